@@ -1,0 +1,23 @@
+"""Why a message, or a record in it, was rejected.
+
+The value is the last level of the dead-letter topic
+(``agrimatch/v1/_dead/{reason}``), so it is part of the contract.
+"""
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    BAD_TOPIC = "bad_topic"
+    TOO_LARGE = "too_large"
+    NOT_JSON = "not_json"  # not UTF-8, or not JSON
+    NOT_SENML = "not_senml"  # JSON, but not a SenML pack
+    DEVICE_MISMATCH = "device_mismatch"  # base name names another device than the topic
+    UNKNOWN_SENSOR = "unknown_sensor"
+    WRONG_UNIT = "wrong_unit"
+    WRONG_TYPE = "wrong_type"
+    NOT_FINITE = "not_finite"  # NaN or +-Infinity
+    OUT_OF_RANGE = "out_of_range"  # outside the sensor's physical range
+    TIME_IN_FUTURE = "time_in_future"
+    TIME_TOO_OLD = "time_too_old"
+    STORE_REJECTED = "store_rejected"  # the store refused the point for good (HTTP 4xx)
