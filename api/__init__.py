@@ -1,0 +1,1 @@
+"""The FastAPI app: routers per audience (devices, agronomists, platforms)."""

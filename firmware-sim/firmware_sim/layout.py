@@ -1,0 +1,122 @@
+"""Where the simulated devices sit: farms, fields, positions and sampling plans.
+
+Pure and deterministic: the same ``(devices, seed, interval_s)`` always plans the
+same fleet, so a run can be repeated and its telemetry compared with what the
+store holds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agrimatch.contract import SENSORS, DeviceAddress
+
+# Growing regions named in the design (the social-commerce cases it cites), as
+# (latitude, longitude) centres. Farms are scattered around them so the fleet
+# covers different climates: arid Xinjiang, the North China Plain, the Loess
+# Plateau and subtropical Yunnan.
+REGIONS: tuple[tuple[str, float, float], ...] = (
+    ("zhongmou-henan", 34.72, 113.98),  # garlic
+    ("korla-xinjiang", 41.76, 86.15),  # fragrant pears
+    ("yanchuan-shaanxi", 36.88, 110.19),  # Yellow River beach jujubes
+    ("mengzi-yunnan", 23.37, 103.38),  # snow lotus fruit
+)
+
+FARM_SPREAD_DEG = 0.3  # farms lie within ~30 km of their region's centre
+FIELD_SPREAD_DEG = 0.02  # fields within ~2 km of their farm
+DEVICE_SPREAD_DEG = 0.003  # devices within ~300 m of their field's centre
+MIN_FIELDS_PER_FARM = 2
+MAX_FIELDS_PER_FARM = 6
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSpec:
+    """What a device is told at installation: where it is and how often to sample.
+
+    ``phase_s`` spreads sample times within the interval (sample times are
+    ``k * interval_s + phase_s``) so a fleet does not publish in lockstep.
+    """
+
+    address: DeviceAddress
+    interval_s: float
+    phase_s: float
+    lat: float
+    lon: float
+    sensors: tuple[str, ...] = field(default_factory=lambda: tuple(SENSORS))
+
+    @property
+    def device(self) -> str:
+        return self.address.device
+
+
+def fleet_shape(devices: int) -> int:
+    """How many farms a fleet of ``devices`` is spread over.
+
+    Grows with the square root so a small test fleet still spans several farms
+    and a large one does not end up with one device per farm.
+    """
+    return max(1, min(devices, math.ceil(math.sqrt(devices) / 2) + 1))
+
+
+def plan_fleet(devices: int, seed: int, interval_s: float = 60.0) -> list[DeviceSpec]:
+    """Plan a fleet of ``devices`` sensor nodes, deterministically for ``seed``.
+
+    Farms (``farm-01``...) each get 2-6 fields (``field-01``...); devices
+    (``dev-0001``...) are dealt over the fields round-robin, first fields of
+    every farm first, so every farm gets devices before any field gets a second.
+    Every device carries all canonical sensors.
+    """
+    if devices < 1:
+        raise ValueError("a fleet needs at least one device")
+    if not interval_s > 0:
+        raise ValueError("interval_s must be positive")
+    rng = np.random.default_rng(seed)
+    n_farms = fleet_shape(devices)
+    farm_width = max(2, len(str(n_farms)))
+    device_width = max(4, len(str(devices)))
+
+    # (farm id, field id, field centre lat, lon), interleaved across farms.
+    farm_fields: list[list[tuple[str, str, float, float]]] = []
+    for f in range(n_farms):
+        _region, region_lat, region_lon = REGIONS[int(rng.integers(len(REGIONS)))]
+        farm_lat = region_lat + float(rng.uniform(-FARM_SPREAD_DEG, FARM_SPREAD_DEG))
+        farm_lon = region_lon + float(rng.uniform(-FARM_SPREAD_DEG, FARM_SPREAD_DEG))
+        n_fields = int(rng.integers(MIN_FIELDS_PER_FARM, MAX_FIELDS_PER_FARM + 1))
+        field_width = max(2, len(str(n_fields)))
+        farm_id = f"farm-{f + 1:0{farm_width}d}"
+        farm_fields.append(
+            [
+                (
+                    farm_id,
+                    f"field-{j + 1:0{field_width}d}",
+                    farm_lat + float(rng.uniform(-FIELD_SPREAD_DEG, FIELD_SPREAD_DEG)),
+                    farm_lon + float(rng.uniform(-FIELD_SPREAD_DEG, FIELD_SPREAD_DEG)),
+                )
+                for j in range(n_fields)
+            ]
+        )
+    slots = [
+        fields[j]
+        for j in range(MAX_FIELDS_PER_FARM)
+        for fields in farm_fields
+        if j < len(fields)
+    ]
+
+    specs = []
+    for i in range(devices):
+        farm_id, field_id, field_lat, field_lon = slots[i % len(slots)]
+        # Millisecond phase: sample times are computed in integer milliseconds.
+        phase_s = round(float(rng.uniform(0.0, interval_s)), 3) % interval_s
+        specs.append(
+            DeviceSpec(
+                address=DeviceAddress(farm_id, field_id, f"dev-{i + 1:0{device_width}d}"),
+                interval_s=interval_s,
+                phase_s=phase_s,
+                lat=round(field_lat + float(rng.uniform(-DEVICE_SPREAD_DEG, DEVICE_SPREAD_DEG)), 6),
+                lon=round(field_lon + float(rng.uniform(-DEVICE_SPREAD_DEG, DEVICE_SPREAD_DEG)), 6),
+            )
+        )
+    return specs

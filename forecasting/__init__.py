@@ -1,0 +1,1 @@
+"""Forecasting: yield, harvest window, demand, balance and recommendations (issue Order 3)."""
