@@ -6,6 +6,18 @@ the reasons a message can be rejected for.
 
 from agrimatch.contract.reasons import Reason
 from agrimatch.contract.sensors import SENSORS, SensorSpec
+from agrimatch.contract.telemetry import (
+    BASE_NAME_PREFIX,
+    MAX_PAYLOAD_BYTES,
+    DecodedTelemetry,
+    MessageRejected,
+    Reading,
+    RecordProblem,
+    TimeLimits,
+    base_name,
+    decode_telemetry,
+    encode_telemetry,
+)
 from agrimatch.contract.topics import (
     DEAD_LETTER_PREFIX,
     INGEST_SHARED_SUBSCRIPTION,
@@ -18,15 +30,25 @@ from agrimatch.contract.topics import (
 )
 
 __all__ = [
+    "BASE_NAME_PREFIX",
     "DEAD_LETTER_PREFIX",
     "INGEST_SHARED_SUBSCRIPTION",
+    "MAX_PAYLOAD_BYTES",
     "SENSORS",
     "TELEMETRY_SUBSCRIPTION",
+    "DecodedTelemetry",
     "DeviceAddress",
+    "MessageRejected",
+    "Reading",
     "Reason",
+    "RecordProblem",
     "SensorSpec",
+    "TimeLimits",
     "TopicError",
     "TopicKind",
+    "base_name",
     "dead_letter_topic",
+    "decode_telemetry",
+    "encode_telemetry",
     "parse_topic",
 ]

@@ -45,6 +45,7 @@ class DeviceSpec:
     phase_s: float
     lat: float
     lon: float
+    region: str = ""  # one of REGIONS' names: sets the climate the device lives in
     sensors: tuple[str, ...] = field(default_factory=lambda: tuple(SENSORS))
 
     @property
@@ -52,7 +53,19 @@ class DeviceSpec:
         return self.address.device
 
 
-def fleet_shape(devices: int) -> int:
+def region_centre(spec: DeviceSpec) -> tuple[float, float]:
+    """The (lat, lon) whose climate the device lives in: its region's centre, else its own.
+
+    Weather is computed for the region, not the exact spot, so every device of
+    a farm sees the same rain and the same cold snap.
+    """
+    for name, lat, lon in REGIONS:
+        if name == spec.region:
+            return lat, lon
+    return spec.lat, spec.lon
+
+
+def farm_count(devices: int) -> int:
     """How many farms a fleet of ``devices`` is spread over.
 
     Grows with the square root so a small test fleet still spans several farms
@@ -74,14 +87,14 @@ def plan_fleet(devices: int, seed: int, interval_s: float = 60.0) -> list[Device
     if not interval_s > 0:
         raise ValueError("interval_s must be positive")
     rng = np.random.default_rng(seed)
-    n_farms = fleet_shape(devices)
+    n_farms = farm_count(devices)
     farm_width = max(2, len(str(n_farms)))
     device_width = max(4, len(str(devices)))
 
-    # (farm id, field id, field centre lat, lon), interleaved across farms.
-    farm_fields: list[list[tuple[str, str, float, float]]] = []
+    # (region, farm id, field id, field centre lat, lon), interleaved across farms.
+    farm_fields: list[list[tuple[str, str, str, float, float]]] = []
     for f in range(n_farms):
-        _region, region_lat, region_lon = REGIONS[int(rng.integers(len(REGIONS)))]
+        region, region_lat, region_lon = REGIONS[int(rng.integers(len(REGIONS)))]
         farm_lat = region_lat + float(rng.uniform(-FARM_SPREAD_DEG, FARM_SPREAD_DEG))
         farm_lon = region_lon + float(rng.uniform(-FARM_SPREAD_DEG, FARM_SPREAD_DEG))
         n_fields = int(rng.integers(MIN_FIELDS_PER_FARM, MAX_FIELDS_PER_FARM + 1))
@@ -90,6 +103,7 @@ def plan_fleet(devices: int, seed: int, interval_s: float = 60.0) -> list[Device
         farm_fields.append(
             [
                 (
+                    region,
                     farm_id,
                     f"field-{j + 1:0{field_width}d}",
                     farm_lat + float(rng.uniform(-FIELD_SPREAD_DEG, FIELD_SPREAD_DEG)),
@@ -107,7 +121,7 @@ def plan_fleet(devices: int, seed: int, interval_s: float = 60.0) -> list[Device
 
     specs = []
     for i in range(devices):
-        farm_id, field_id, field_lat, field_lon = slots[i % len(slots)]
+        region, farm_id, field_id, field_lat, field_lon = slots[i % len(slots)]
         # Millisecond phase: sample times are computed in integer milliseconds.
         phase_s = round(float(rng.uniform(0.0, interval_s)), 3) % interval_s
         specs.append(
@@ -117,6 +131,7 @@ def plan_fleet(devices: int, seed: int, interval_s: float = 60.0) -> list[Device
                 phase_s=phase_s,
                 lat=round(field_lat + float(rng.uniform(-DEVICE_SPREAD_DEG, DEVICE_SPREAD_DEG)), 6),
                 lon=round(field_lon + float(rng.uniform(-DEVICE_SPREAD_DEG, DEVICE_SPREAD_DEG)), 6),
+                region=region,
             )
         )
     return specs

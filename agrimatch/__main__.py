@@ -1,0 +1,5 @@
+"""``python -m agrimatch`` runs the CLI."""
+
+from agrimatch.cli import app
+
+app()

@@ -1,0 +1,70 @@
+"""Shared fixtures: real servers (one per session) and stores on fresh databases."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agrimatch.store.embedded import EmbeddedStore
+from agrimatch.store.influx import InfluxStore, quote_ident
+from tests.services import InfluxServer, MosquittoServer, ServiceNotInstalled
+
+
+def _started(server_type: type[InfluxServer] | type[MosquittoServer], root: Path):
+    # A missing server fails the run instead of skipping it: the store and
+    # delivery guarantees are only proven against the real thing.
+    try:
+        server = server_type(root)
+    except ServiceNotInstalled as exc:
+        pytest.fail(str(exc), pytrace=False)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
+    """One influxd for the session; ``.url``, ``stop()``, ``start()``, ``kill()``."""
+    server = _started(InfluxServer, tmp_path_factory.mktemp("influxdb"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mosquitto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
+    """One mosquitto for the session; ``.host``, ``.port``, ``.url``, ``stop()``, ``start()``."""
+    server = _started(MosquittoServer, tmp_path_factory.mktemp("mosquitto"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def influx_store(influx_server: InfluxServer) -> Iterator[InfluxStore]:
+    """An InfluxStore on a database of its own, dropped afterwards."""
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    store = InfluxStore(influx_server.url, database)
+    try:
+        yield store
+    finally:
+        store.close()
+        if influx_server.running:
+            httpx.post(
+                f"{influx_server.url}/query", data={"q": f"DROP DATABASE {quote_ident(database)}"}
+            )
+
+
+@pytest.fixture
+def embedded_store(tmp_path: Path) -> Iterator[EmbeddedStore]:
+    """An EmbeddedStore on a fresh SQLite file."""
+    store = EmbeddedStore(tmp_path / "telemetry.sqlite3")
+    try:
+        yield store
+    finally:
+        store.close()

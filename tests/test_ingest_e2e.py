@@ -1,0 +1,222 @@
+"""End to end on real services: simulated devices → Mosquitto → ingest → InfluxDB.
+
+Each test gets its own Mosquitto (so no persistent session of an earlier test
+takes a share of the messages) and its own InfluxDB database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as paho
+import pytest
+
+from agrimatch.cli.wiring import build_ingest, run_fleet_until
+from agrimatch.clock import SimulatedClock
+from agrimatch.contract.telemetry import Reading
+from agrimatch.contract.topics import DeviceAddress
+from agrimatch.mqtt import MqttEndpoint, make_paho_client
+from agrimatch.settings import Settings
+from tests.loadgen import (
+    Publisher,
+    Sent,
+    all_points,
+    assert_stored_exactly_once,
+    make_messages,
+    stored_count,
+    wait_until,
+)
+from tests.services import MosquittoServer
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def broker(tmp_path):
+    server = MosquittoServer(tmp_path / "mosquitto")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def endpoint(broker) -> MqttEndpoint:
+    return MqttEndpoint.from_url(broker.url)
+
+
+def test_settings(**overrides) -> Settings:
+    base = {"ingest_linger_ms": 50, "ingest_retry_initial_s": 0.05, "ingest_retry_max_s": 0.5}
+    return Settings(**(base | overrides))
+
+
+test_settings.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture
+def start_ingest(endpoint, influx_store):
+    started = []
+
+    def _start(clock=None, client_id="ingest-under-test", **overrides):
+        service = build_ingest(
+            test_settings(**overrides), influx_store, endpoint=endpoint, clock=clock,
+            client_id=client_id,
+        )
+        service.start()
+        started.append(service)
+        assert service.connected.wait(10), "ingest did not connect"
+        return service
+
+    yield _start
+    for service in started:
+        service.stop()
+
+
+def test_every_reading_of_a_60_device_fleet_is_stored_exactly_once(
+    endpoint, influx_store, start_ingest
+):
+    # Start in the past so the accelerated run stays behind real time.
+    clock = SimulatedClock(time.time() - 3 * 3600, speed=600)
+    ingest = start_ingest(clock=clock)
+    ledger: dict[tuple[str, int], tuple[DeviceAddress, dict[str, float]]] = {}
+    lock = threading.Lock()
+
+    def on_publish(address: DeviceAddress, readings: list[Reading]) -> None:
+        with lock:
+            for r in readings:
+                entry = ledger.setdefault((address.device, r.time_ms), (address, {}))
+                entry[1][r.sensor] = r.value
+
+    stats = run_fleet_until(
+        endpoint, clock, devices=60, seed=7, interval_s=60, duration_s=1800,
+        stop=threading.Event(), on_publish=on_publish,
+    )
+    assert stats.devices == 60
+    devices_heard = {device for device, _ in ledger}
+    assert len(devices_heard) == 60
+    expected = [
+        Sent(address, t_ms, values, b"") for (_, t_ms), (address, values) in ledger.items()
+    ]
+    readings = sum(len(v) for _, v in ledger.values())
+    assert readings >= 60 * 12 * 10
+    assert wait_until(lambda: ingest.metrics.snapshot().readings_stored >= readings, 60)
+    assert_stored_exactly_once(influx_store, expected)
+
+
+def test_a_redelivered_message_adds_no_point(endpoint, influx_store, start_ingest):
+    ingest = start_ingest()
+    [message] = make_messages(1, 1, time.time() - 600)
+    publisher = Publisher(endpoint)
+    publisher.publish_all([message, message])
+    publisher.close()
+    assert wait_until(lambda: ingest.metrics.snapshot().messages_acked == 2, 20)
+    assert_stored_exactly_once(influx_store, [message])
+
+
+def test_garbage_goes_to_the_dead_letter_topic_and_the_good_messages_around_it_are_stored(
+    endpoint, influx_store, start_ingest
+):
+    letters: list[paho.MQTTMessage] = []
+    watcher = make_paho_client(endpoint, "dead-letter-watcher")
+    watcher.on_message = lambda c, u, m: letters.append(m)
+    watcher.connect(endpoint.host, endpoint.port)
+    watcher.subscribe("agrimatch/v1/_dead/#", qos=1)
+    watcher.loop_start()
+    try:
+        ingest = start_ingest()
+        good = make_messages(3, 4, time.time() - 3600)
+        publisher = Publisher(endpoint)
+        publisher.publish_all(good[:6])
+        topic = good[0].address.telemetry_topic
+        bad = [b"\xff\x00 not json", b'{"n": "air_temp", "v": 1}', b"[]"]
+        for payload in bad:
+            publisher.publish(topic, payload).wait_for_publish(10)
+        publisher.publish_all(good[6:])
+        publisher.close()
+        assert wait_until(lambda: len(letters) == 3, 20), [m.topic for m in letters]
+        assert_stored_exactly_once(influx_store, good)
+        reasons = sorted(m.topic.rsplit("/", 1)[1] for m in letters)
+        assert reasons == ["not_json", "not_senml", "not_senml"]
+        body = json.loads(letters[0].payload)
+        assert body["topic"] == topic and body["reason"] and body["detail"]
+        assert ingest.metrics.snapshot().messages_dead_lettered == 3
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
+
+
+def test_influxdb_down_under_load_loses_nothing_once_it_returns(
+    endpoint, influx_server, influx_store, start_ingest
+):
+    ingest = start_ingest(ingest_max_inflight=500, ingest_batch_size=200)
+    messages = make_messages(50, 60, time.time() - 6 * 3600)  # 3,000 messages
+    publisher = Publisher(endpoint)
+    first, second = messages[:1000], messages[1000:]
+    publisher.publish_all(first)
+    assert wait_until(lambda: ingest.metrics.snapshot().messages_acked >= 200, 20)
+    influx_server.stop()
+    try:
+        publisher.publish_all(second, pause_every=200, pause_s=0.05)
+        retries_before = ingest.metrics.snapshot().store_retries
+        assert wait_until(lambda: ingest.metrics.snapshot().store_retries > retries_before, 20)
+        acked_during_outage = ingest.metrics.snapshot().messages_acked
+        time.sleep(1.0)
+        # Nothing is acknowledged while nothing can be stored.
+        assert ingest.metrics.snapshot().messages_acked == acked_during_outage
+    finally:
+        influx_server.start()
+    publisher.close()
+    assert wait_until(lambda: ingest.metrics.snapshot().messages_acked >= len(messages), 60)
+    assert_stored_exactly_once(influx_store, messages)
+
+
+def _ingest_process(broker, influx_server, database: str) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "AGRIMATCH_MQTT_URL": broker.url,
+        "AGRIMATCH_INFLUX_URL": influx_server.url,
+        "AGRIMATCH_INFLUX_DB": database,
+        "AGRIMATCH_MQTT_CLIENT_ID": "ingest-sigkill",
+        "AGRIMATCH_INGEST_LINGER_MS": "20",
+        "AGRIMATCH_INGEST_BATCH_SIZE": "100",
+        "AGRIMATCH_INGEST_STATS_INTERVAL_S": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "agrimatch", "ingest"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def test_ingest_killed_with_sigkill_mid_stream_and_restarted_loses_nothing(
+    broker, endpoint, influx_server, influx_store
+):
+    database = influx_store.database
+    messages = make_messages(40, 50, time.time() - 5 * 3600)  # 2,000 messages
+    process = _ingest_process(broker, influx_server, database)
+    try:
+        publisher = Publisher(endpoint)
+        sender = threading.Thread(
+            target=publisher.publish_all, args=(messages,), kwargs={"pause_every": 50, "pause_s": 0.02}
+        )
+        sender.start()
+        assert wait_until(lambda: stored_count(influx_store) >= 200, 30), "ingest stored nothing"
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        killed_at = stored_count(influx_store)
+        sender.join(60)
+        publisher.close()
+        assert killed_at < len(messages), "the kill came too late to be mid-stream"
+        process = _ingest_process(broker, influx_server, database)
+        assert wait_until(lambda: stored_count(influx_store) >= len(messages), 60)
+        assert_stored_exactly_once(influx_store, messages)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
