@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     influx_url: str | None = Field(
         default=None, description="InfluxDB base URL (v1-compatible API); unset: embedded store"
     )
-    influx_db: str = Field(default="agrimatch", description="InfluxDB database (or DBRP-mapped bucket)")
+    influx_db: str = Field(
+        default="agrimatch", description="InfluxDB database (or DBRP-mapped bucket)"
+    )
     influx_token: SecretStr | None = Field(default=None, description="Token for InfluxDB 2.x/3.x")
     influx_username: str | None = Field(default=None, description="User for InfluxDB 1.x")
     influx_password: SecretStr | None = Field(default=None, description="Password for InfluxDB 1.x")
@@ -111,7 +113,8 @@ class Settings(BaseSettings):
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
-                out[name] = _mask_url(value.get_secret_value()) if name.endswith("_url") else SECRET_MASK
+                secret = value.get_secret_value()
+                out[name] = _mask_url(secret) if name.endswith("_url") else SECRET_MASK
             elif value is None:
                 out[name] = None
             else:

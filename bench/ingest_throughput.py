@@ -17,6 +17,7 @@ Everything binds 127.0.0.1 and stops by itself.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import os
 import platform
@@ -53,18 +54,48 @@ def queue_messages(endpoint: MqttEndpoint, messages) -> float:
 
 def create_session_c(broker: MosquittoServer, client_id: str, topic: str) -> None:
     subprocess.run(
-        [find_binary("mosquitto_sub", "mosquitto-clients"), "-h", broker.host, "-p",
-         str(broker.port), "-i", client_id, "-c", "-q", "1", "-t", topic, "-E"],
-        check=True, timeout=30,
+        [
+            find_binary("mosquitto_sub", "mosquitto-clients"),
+            "-h",
+            broker.host,
+            "-p",
+            str(broker.port),
+            "-i",
+            client_id,
+            "-c",
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-E",
+        ],
+        check=True,
+        timeout=30,
     )
 
 
 def drain_c(broker: MosquittoServer, client_id: str, topic: str, count: int) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [find_binary("mosquitto_sub", "mosquitto-clients"), "-h", broker.host, "-p",
-         str(broker.port), "-i", client_id, "-c", "-q", "1", "-t", topic, "-C", str(count)],
-        check=True, timeout=600, stdout=subprocess.DEVNULL,
+        [
+            find_binary("mosquitto_sub", "mosquitto-clients"),
+            "-h",
+            broker.host,
+            "-p",
+            str(broker.port),
+            "-i",
+            client_id,
+            "-c",
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-C",
+            str(count),
+        ],
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - started
 
@@ -90,7 +121,9 @@ def influx_write_rate(influx: InfluxServer, messages, batch: int) -> float:
         started = time.perf_counter()
         for body in bodies:
             r = client.post(
-                f"{influx.url}/write", params={"db": db, "precision": "ms"}, content=body,
+                f"{influx.url}/write",
+                params={"db": db, "precision": "ms"},
+                content=body,
                 headers={"Content-Encoding": "gzip"},
             )
             r.raise_for_status()
@@ -111,8 +144,10 @@ def ingest_env(broker: MosquittoServer, influx: InfluxServer, db: str, client_id
 
 def start_ingest(env: dict) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "agrimatch", "ingest"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "agrimatch", "ingest"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -126,13 +161,17 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def count_points(influx: InfluxServer, db: str) -> int:
-    r = httpx.get(f"{influx.url}/query", params={"db": db, "q": "SELECT count(air_temp) FROM telemetry"}, timeout=60)
+    r = httpx.get(
+        f"{influx.url}/query",
+        params={"db": db, "q": "SELECT count(air_temp) FROM telemetry"},
+        timeout=60,
+    )
     series = r.json()["results"][0].get("series")
     return int(series[0]["values"][0][1]) if series else 0
 
 
 def ingest_rate(broker, influx, messages, replicas: int) -> tuple[float, int, int]:
-    """msg/s of ``replicas`` ingest processes draining a queued backlog; (rate, stored, peak RSS)."""
+    """``replicas`` ingest processes drain a queued backlog: (msg/s, stored, peak RSS)."""
     db = f"bench_ingest_{replicas}"
     ids = [f"bench-ingest-{replicas}-{i}" for i in range(replicas)]
     # Create the persistent sessions in the share group, then leave.
@@ -148,10 +187,8 @@ def ingest_rate(broker, influx, messages, replicas: int) -> tuple[float, int, in
     deadline = started + 900
     while time.perf_counter() < deadline:
         for p in processes:
-            try:
+            with contextlib.suppress(psutil.Error):
                 peak_rss = max(peak_rss, psutil.Process(p.pid).memory_info().rss)
-            except psutil.Error:
-                pass
         stored = count_points(influx, db)
         if stored >= len(messages):
             break
@@ -171,8 +208,11 @@ def main() -> None:
     per_device = max(1, args.messages // args.devices)
     messages = make_messages(args.devices, per_device, time.time() - per_device * 60 - 3600)
     n = len(messages)
-    print(f"{n:,} messages from {args.devices:,} devices; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"{n:,} messages from {args.devices:,} devices; "
+        f"{platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         broker = MosquittoServer(Path(tmp) / "mosquitto")
@@ -193,9 +233,11 @@ def main() -> None:
                 rate, stored, rss = ingest_rate(broker, influx, messages, replicas)
                 results[replicas] = rate
                 loss = n - stored
-                print(f"(c) agrimatch ingest, {replicas} process(es): {rate:,.0f} msg/s, "
-                      f"stored {stored:,}/{n:,} (loss {loss}), peak RSS {rss / 2**20:,.0f} MiB "
-                      f"per process (max)")
+                print(
+                    f"(c) agrimatch ingest, {replicas} process(es): {rate:,.0f} msg/s, "
+                    f"stored {stored:,}/{n:,} (loss {loss}), peak RSS {rss / 2**20:,.0f} MiB "
+                    f"per process (max)"
+                )
             base = min(a, b)
             for replicas, rate in results.items():
                 print(f"ratio c{replicas} / min(a, b) = {rate / base:.2f}")

@@ -191,7 +191,9 @@ class MqttIngest:
                 client.ack(mid, qos)
 
         self.metrics.add(messages_received=1)
-        self._queue.put(_Queued(InboundMessage(msg.topic, msg.payload, time.time(), ack), generation))
+        self._queue.put(
+            _Queued(InboundMessage(msg.topic, bytes(msg.payload), time.time(), ack), generation)
+        )
 
     # writer thread
 

@@ -73,6 +73,11 @@ class RetryPolicy:
     max_s: float = 10.0
 
 
+def _interruptible_sleep(stop: threading.Event, seconds: float) -> None:
+    # Wakes at once on shutdown instead of sleeping out the backoff.
+    stop.wait(seconds)
+
+
 class TelemetryPipeline:
     """Turns batches of inbound messages into stored points and dead letters."""
 
@@ -143,14 +148,14 @@ class TelemetryPipeline:
                 raise TopicError(f"not a telemetry topic: {message.topic!r}")
             decoded = decode_telemetry(message.payload, address.device, now, self._limits)
         except TopicError as exc:
-            letter = self._letter(message, Reason.BAD_TOPIC, str(exc))
-            return MessageOutcome(rejected=letter), [], letter
+            refused = self._letter(message, Reason.BAD_TOPIC, str(exc))
+            return MessageOutcome(rejected=refused), [], refused
         except MessageRejected as exc:
-            letter = self._letter(message, exc.reason, exc.detail)
-            return MessageOutcome(rejected=letter), [], letter
+            refused = self._letter(message, exc.reason, exc.detail)
+            return MessageOutcome(rejected=refused), [], refused
 
         outcome = MessageOutcome(readings_stored=len(decoded.readings), problems=decoded.problems)
-        letter = None
+        letter: DeadLetter | None = None
         if decoded.problems:
             # One dead letter per message: the good records are kept, the bad ones
             # travel with the original payload so nothing is silently lost.
@@ -171,9 +176,13 @@ class TelemetryPipeline:
             return WriteResult()
         retrying = Retrying(
             retry=retry_if_exception_type(StoreUnavailable),
-            wait=wait_exponential_jitter(initial=self._retry.initial_s, max=self._retry.max_s),
+            wait=wait_exponential_jitter(
+                multiplier=self._retry.initial_s,
+                max=self._retry.max_s,
+                jitter=self._retry.initial_s,
+            ),
             stop=stop_when_event_set(stop),
-            sleep=stop.wait,  # wakes at once on shutdown instead of sleeping out the backoff
+            sleep=lambda seconds: _interruptible_sleep(stop, seconds),
             before_sleep=self._on_retry,
             reraise=True,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -13,16 +14,20 @@ from agrimatch.store.embedded import EmbeddedStore
 from agrimatch.store.influx import InfluxStore, quote_ident
 from tests.services import InfluxServer, MosquittoServer, ServiceNotInstalled
 
+ServerT = TypeVar("ServerT", InfluxServer, MosquittoServer)
 
-def _started(server_type: type[InfluxServer] | type[MosquittoServer], root: Path):
+
+def _started(server_type: type[ServerT], root: Path) -> ServerT:
     # A missing server fails the run instead of skipping it: the store and
     # delivery guarantees are only proven against the real thing.
     try:
         server = server_type(root)
     except ServiceNotInstalled as exc:
-        pytest.fail(str(exc), pytrace=False)
-    server.start()
-    return server
+        missing = str(exc)
+    else:
+        server.start()
+        return server
+    pytest.fail(missing, pytrace=False)
 
 
 @pytest.fixture(scope="session")

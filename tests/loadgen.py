@@ -25,7 +25,9 @@ class Sent:
     payload: bytes
 
 
-def make_messages(devices: int, per_device: int, start_s: float, step_s: float = 60.0) -> list[Sent]:
+def make_messages(
+    devices: int, per_device: int, start_s: float, step_s: float = 60.0
+) -> list[Sent]:
     """``devices × per_device`` packs, each a distinct point with distinct values."""
     out = []
     for d in range(devices):

@@ -19,10 +19,12 @@ def test_demo_numbers_agree_with_the_store(tmp_path, monkeypatch):
     monkeypatch.delenv("AGRIMATCH_MQTT_URL", raising=False)
     monkeypatch.delenv("AGRIMATCH_INFLUX_URL", raising=False)
     settings = Settings(data_dir=tmp_path)
-    summary = run_demo(
-        settings, DemoOptions(duration_s=4, devices=12, speed=120, seed=3, garbage=4),
-        Console(file=open(os.devnull, "w")),
-    )
+    with open(os.devnull, "w") as quiet:
+        summary = run_demo(
+            settings,
+            DemoOptions(duration_s=4, devices=12, speed=120, seed=3, garbage=4),
+            Console(file=quiet),
+        )
     assert summary.devices == 12
     assert summary.readings_sent >= 12 * 12 * 4
     assert summary.readings_stored == summary.readings_sent
@@ -34,8 +36,10 @@ def test_demo_numbers_agree_with_the_store(tmp_path, monkeypatch):
         rows = store.aggregate("telemetry", list(SENSORS), Aggregation.COUNT, 0, 2**42)
         # A fresh data dir: everything in the store came from this run.
         assert sum(v or 0 for r in rows for v in r.values.values()) == summary.readings_sent
-        fields = {r.group.get("field") for r in store.aggregate(
-            "telemetry", ["air_temp"], Aggregation.COUNT, 0, 2**42, group_by=("farm", "field"))}
+        groups = store.aggregate(
+            "telemetry", ["air_temp"], Aggregation.COUNT, 0, 2**42, group_by=("farm", "field")
+        )
+        fields = {(r.group["farm"], r.group["field"]) for r in groups}
         assert len(summary.latest) == len(fields) > 1
     finally:
         store.close()
@@ -46,7 +50,10 @@ def test_demo_command_runs_with_nothing_configured(tmp_path):
     env["AGRIMATCH_DATA_DIR"] = str(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "agrimatch", "demo", "--duration", "3", "--devices", "5"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "consistent" in result.stdout and "INCONSISTENT" not in result.stdout

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import paho.mqtt.client as paho
 import pytest
@@ -27,7 +26,6 @@ from agrimatch.settings import Settings
 from tests.loadgen import (
     Publisher,
     Sent,
-    all_points,
     assert_stored_exactly_once,
     make_messages,
     stored_count,
@@ -65,7 +63,10 @@ def start_ingest(endpoint, influx_store):
 
     def _start(clock=None, client_id="ingest-under-test", **overrides):
         service = build_ingest(
-            test_settings(**overrides), influx_store, endpoint=endpoint, clock=clock,
+            test_settings(**overrides),
+            influx_store,
+            endpoint=endpoint,
+            clock=clock,
             client_id=client_id,
         )
         service.start()
@@ -94,15 +95,19 @@ def test_every_reading_of_a_60_device_fleet_is_stored_exactly_once(
                 entry[1][r.sensor] = r.value
 
     stats = run_fleet_until(
-        endpoint, clock, devices=60, seed=7, interval_s=60, duration_s=1800,
-        stop=threading.Event(), on_publish=on_publish,
+        endpoint,
+        clock,
+        devices=60,
+        seed=7,
+        interval_s=60,
+        duration_s=1800,
+        stop=threading.Event(),
+        on_publish=on_publish,
     )
     assert stats.devices == 60
     devices_heard = {device for device, _ in ledger}
     assert len(devices_heard) == 60
-    expected = [
-        Sent(address, t_ms, values, b"") for (_, t_ms), (address, values) in ledger.items()
-    ]
+    expected = [Sent(address, t_ms, values, b"") for (_, t_ms), (address, values) in ledger.items()]
     readings = sum(len(v) for _, v in ledger.values())
     assert readings >= 60 * 12 * 10
     assert wait_until(lambda: ingest.metrics.snapshot().readings_stored >= readings, 60)
@@ -187,8 +192,10 @@ def _ingest_process(broker, influx_server, database: str) -> subprocess.Popen[by
         "AGRIMATCH_INGEST_STATS_INTERVAL_S": "1",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "agrimatch", "ingest"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "agrimatch", "ingest"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -200,8 +207,15 @@ def test_ingest_killed_with_sigkill_mid_stream_and_restarted_loses_nothing(
     process = _ingest_process(broker, influx_server, database)
     try:
         publisher = Publisher(endpoint)
+        # The broker keeps messages only for sessions that exist: wait until the
+        # ingest process has subscribed (its first message is stored).
+        assert wait_until(
+            lambda: publisher.publish_all(messages[:1]) or stored_count(influx_store) > 0, 30, 0.5
+        ), "ingest never subscribed"
         sender = threading.Thread(
-            target=publisher.publish_all, args=(messages,), kwargs={"pause_every": 50, "pause_s": 0.02}
+            target=publisher.publish_all,
+            args=(messages,),
+            kwargs={"pause_every": 50, "pause_s": 0.02},
         )
         sender.start()
         assert wait_until(lambda: stored_count(influx_store) >= 200, 30), "ingest stored nothing"

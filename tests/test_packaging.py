@@ -13,22 +13,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _tree_packages() -> set[str]:
     found = set()
-    for top, base in (("agrimatch", ROOT), ("ingest", ROOT), ("forecasting", ROOT), ("api", ROOT),
-                      ("firmware_sim", ROOT / "firmware-sim")):
+    for top, base in (
+        ("agrimatch", ROOT),
+        ("ingest", ROOT),
+        ("forecasting", ROOT),
+        ("api", ROOT),
+        ("firmware_sim", ROOT / "firmware-sim"),
+    ):
         for init in (base / top).rglob("__init__.py"):
             found.add(".".join(init.parent.relative_to(base).parts))
     return found
 
 
 def test_pyproject_lists_every_package_in_the_tree():
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     assert listed == _tree_packages()
 
 
 def test_the_wheel_holds_all_packages_and_the_console_script(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-        check=True, timeout=300,
+        check=True,
+        timeout=300,
     )
     [wheel] = tmp_path.glob("agrimatch-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

@@ -100,9 +100,7 @@ def ingest(
     service.start()
     try:
         while not stop.wait(settings.ingest_stats_interval_s):
-            logging.getLogger("agrimatch.ingest").info(
-                "%s", service.metrics.snapshot().as_dict()
-            )
+            logging.getLogger("agrimatch.ingest").info("%s", service.metrics.snapshot().as_dict())
     finally:
         service.stop()
         store.close()
@@ -128,7 +126,9 @@ def sim(
     _logging(verbose)
     settings = _settings()
     if settings.mqtt_embedded:
-        err_console.print("[red]error:[/] AGRIMATCH_MQTT_URL is unset: `agrimatch sim` needs a broker")
+        err_console.print(
+            "[red]error:[/] AGRIMATCH_MQTT_URL is unset: `agrimatch sim` needs a broker"
+        )
         raise typer.Exit(2)
     from agrimatch.mqtt import MqttEndpoint
 

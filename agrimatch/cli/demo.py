@@ -94,8 +94,15 @@ def _garbage(address: DeviceAddress) -> list[bytes]:
         json.dumps([{"bn": "urn:dev:agrimatch:x:", "n": "air_temp", "u": "Cel", "v": 1}]).encode(),
         json.dumps({"n": "air_temp", "v": 20}).encode(),
         json.dumps(
-            [{"bn": f"urn:dev:agrimatch:{address.device}:", "bt": now, "n": "air_temp",
-              "u": "Cel", "v": 999}]
+            [
+                {
+                    "bn": f"urn:dev:agrimatch:{address.device}:",
+                    "bt": now,
+                    "n": "air_temp",
+                    "u": "Cel",
+                    "v": 999,
+                }
+            ]
         ).encode(),
     ]
 
@@ -132,7 +139,9 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
             broker_name, shared = repr(endpoint), True
         store = open_store(settings)
         stack.callback(store.close)
-        store_name = "embedded SQLite" if settings.influx_embedded else f"InfluxDB {settings.influx_url}"
+        store_name = (
+            "embedded SQLite" if settings.influx_embedded else f"InfluxDB {settings.influx_url}"
+        )
         service = build_ingest(
             settings,
             store,
@@ -152,8 +161,14 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
 
         def fleet() -> None:
             result["stats"] = run_fleet_until(
-                endpoint, clock, options.devices, options.seed, INTERVAL_S,
-                options.duration_s * options.speed, stop, on_publish=ledger.add,
+                endpoint,
+                clock,
+                options.devices,
+                options.seed,
+                INTERVAL_S,
+                options.duration_s * options.speed,
+                stop,
+                on_publish=ledger.add,
             )
 
         fleet_thread = threading.Thread(target=fleet, name="fleet", daemon=True)
@@ -234,14 +249,16 @@ def _verify_stored(store: TelemetryStore, ledger: _Ledger, start: float, end: fl
     for key, readings in ledger.packs.items():
         fields = by_key.get(key, {})
         found += sum(
-            1 for sensor, value in readings.items()
+            1
+            for sensor, value in readings.items()
             if sensor in fields and abs(float(fields[sensor]) - value) <= 1e-9 * max(1, abs(value))
         )
     return found
 
 
 def _latest_per_field(
-    store: TelemetryStore, start: float, end: float) -> dict[str, dict[str, float | None]]:
+    store: TelemetryStore, start: float, end: float
+) -> dict[str, dict[str, float | None]]:
     rows = store.aggregate(
         "telemetry",
         list(SHOWN_SENSORS),
@@ -260,7 +277,8 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     table.add_row("store", summary.store)
     table.add_row(
         "simulated time",
-        f"{to_datetime(summary.sim_start):%Y-%m-%d %H:%M} → {to_datetime(summary.sim_end):%H:%M} UTC",
+        f"{to_datetime(summary.sim_start):%Y-%m-%d %H:%M} → "
+        f"{to_datetime(summary.sim_end):%H:%M} UTC",
     )
     table.add_row("devices", str(summary.devices))
     table.add_row("messages sent", f"{summary.messages_sent:,}")
@@ -271,7 +289,9 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     console.print(table)
     latest = Table("farm/field", *SHOWN_SENSORS, title="latest readings per field")
     for name, values in sorted(summary.latest.items()):
-        latest.add_row(name, *("-" if values.get(s) is None else f"{values[s]:.1f}" for s in SHOWN_SENSORS))
+        latest.add_row(
+            name, *("-" if values.get(s) is None else f"{values[s]:.1f}" for s in SHOWN_SENSORS)
+        )
     console.print(latest)
     verdict = "[green]consistent[/]" if summary.consistent else "[red]INCONSISTENT[/]"
     console.print(f"store check: {verdict}")

@@ -190,14 +190,14 @@ def _check_record(
     if ahead > limits.max_future_s:
         return problem(
             Reason.TIME_IN_FUTURE,
-            f"{sensor} sample time {record.time:.13g} s is {ahead:.6g} s after now "
-            f"({now:.13g} s), more than the {limits.max_future_s:g} s allowed",
+            f"{sensor} sample time {record.time:.13g} s is {ahead:.13g} s after now "
+            f"({now:.13g} s), more than the {limits.max_future_s:.13g} s allowed",
         )
     if -ahead > limits.max_age_s:
         return problem(
             Reason.TIME_TOO_OLD,
-            f"{sensor} sample time {record.time:.13g} s is {-ahead:.6g} s before now "
-            f"({now:.13g} s), more than the {limits.max_age_s:g} s allowed",
+            f"{sensor} sample time {record.time:.13g} s is {-ahead:.13g} s before now "
+            f"({now:.13g} s), more than the {limits.max_age_s:.13g} s allowed",
         )
     return Reading(sensor=sensor, time_ms=round(record.time * 1000), value=value)
 

@@ -111,7 +111,9 @@ class InfluxStore:
         password: str | None = None,
         timeout_s: float = 10.0,
         create_database: bool = True,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``transport`` replaces the network (tests use ``httpx.MockTransport``)."""
         self.url = url.rstrip("/")
         self.database = database
         self.timeout_s = timeout_s
@@ -125,7 +127,7 @@ class InfluxStore:
             # logs (httpx logs every request URL at INFO), headers do not.
             auth = httpx.BasicAuth(username, password or "")
         self._client = httpx.Client(
-            base_url=self.url, headers=headers, auth=auth, timeout=timeout_s
+            base_url=self.url, headers=headers, auth=auth, timeout=timeout_s, transport=transport
         )
         self._database_ready = False
 
@@ -216,31 +218,48 @@ class InfluxStore:
         tags: Mapping[str, str] | None = None,
     ) -> list[Point]:
         """Raw points with ``start_ms <= time < end_ms`` matching ``tags``, oldest first."""
-        # GROUP BY * returns tags per series instead of as columns; SHOW FIELD
-        # KEYS (same request) tells which columns are floats, because InfluxDB's
-        # JSON writes a float 21.0 as 21.
-        select = (
+        # GROUP BY * returns tags per series instead of as columns.
+        (result,) = self._query(
             f"SELECT * FROM {quote_ident(measurement)}"
-            f" WHERE {_where(start_ms, end_ms, tags)} GROUP BY *"
+            f" WHERE {_where(start_ms, end_ms, tags)} GROUP BY *",
+            statements=1,
         )
-        field_keys, rows = self._query(
-            f"SHOW FIELD KEYS FROM {quote_ident(measurement)}; {select}", statements=2
-        )
-        float_fields = _float_fields(field_keys)
-        points: list[Point] = []
-        for series in rows.get("series", ()):
+        rows: list[tuple[int, dict[str, str], dict[str, Any]]] = []
+        for series in result.get("series", ()):
             series_tags = {k: v for k, v in (series.get("tags") or {}).items() if v != ""}
             columns: list[str] = series["columns"]
             for row in series["values"]:
                 fields = {
-                    name: float(value) if name in float_fields else value
+                    name: value
                     for name, value in zip(columns[1:], row[1:], strict=True)
                     if value is not None
                 }
                 if fields:
-                    points.append(Point(measurement, series_tags, fields, int(row[0])))
+                    rows.append((int(row[0]), series_tags, fields))
+        # InfluxDB's JSON writes the float 21.0 as 21. Only when such a value
+        # turns up, a second request asks which of those fields are floats.
+        looks_int = {n for _, _, f in rows for n, v in f.items() if type(v) is int}
+        floats = self._float_fields(measurement) & looks_int if looks_int else set()
+        points = [
+            Point(
+                measurement,
+                series_tags,
+                {n: float(v) if n in floats else v for n, v in fields.items()},
+                time_ms,
+            )
+            for time_ms, series_tags, fields in rows
+        ]
         points.sort(key=lambda p: (p.time_ms, sorted(p.tags.items())))
         return points
+
+    def _float_fields(self, measurement: str) -> set[str]:
+        """Fields that are floats in every shard (a field's type may differ between shards)."""
+        (result,) = self._query(f"SHOW FIELD KEYS FROM {quote_ident(measurement)}", statements=1)
+        types: dict[str, set[str]] = {}
+        for series in result.get("series", ()):
+            for name, field_type in series["values"]:
+                types.setdefault(name, set()).add(field_type)
+        return {name for name, kinds in types.items() if kinds == {"float"}}
 
     def aggregate(
         self,
@@ -298,17 +317,15 @@ class InfluxStore:
         )
         self._raise_for_status(response, "query")
         results: list[dict[str, Any]] = _json(response).get("results") or []
+        errors = [str(r["error"]) for r in results if r.get("error") is not None]
+        if any(e.startswith("database not found") for e in errors):
+            # Nothing was ever written here (and we may not create it). The
+            # statements after the failing one only say "not executed".
+            return [{} for _ in range(statements)]
+        if errors:
+            raise StoreError(f"InfluxDB query failed: {'; '.join(errors)}")
         if len(results) != statements:
             raise StoreError(f"InfluxDB answered {len(results)} results to {statements} statements")
-        for result in results:
-            error = result.get("error")
-            if error is None:
-                continue
-            if str(error).startswith("database not found"):
-                # Nothing was ever written here (and we may not create it).
-                result.clear()
-                continue
-            raise StoreError(f"InfluxDB query failed: {error}")
         return results
 
     # -- plumbing ------------------------------------------------------------
@@ -364,15 +381,6 @@ def _where(start_ms: int, end_ms: int, tags: Mapping[str, str] | None) -> str:
     # ::tag keeps a tag apart from a field of the same name.
     clauses += [f"{quote_ident(k)}::tag = {quote_string(v)}" for k, v in (tags or {}).items()]
     return " AND ".join(clauses)
-
-
-def _float_fields(field_keys: dict[str, Any]) -> set[str]:
-    """Fields whose type is float in every shard (a field may differ between shards)."""
-    types: dict[str, set[str]] = {}
-    for series in field_keys.get("series", ()):
-        for name, field_type in series["values"]:
-            types.setdefault(name, set()).add(field_type)
-    return {name for name, kinds in types.items() if kinds == {"float"}}
 
 
 def _as_float(value: Any) -> float | None:

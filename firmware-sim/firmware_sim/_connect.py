@@ -9,12 +9,18 @@ without saying goodbye.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import ssl
+from typing import Any
 
 import aiomqtt
 
 from agrimatch.mqtt import MqttEndpoint
+
+# paho logs every lost link at ERROR; for a simulated fleet that is routine, so it
+# gets a logger of its own that an operator can quieten by name.
+MQTT_LOG = logging.getLogger("firmware_sim.mqtt")
 
 
 def make_client(
@@ -35,32 +41,24 @@ def make_client(
         tls_context = ssl.create_default_context(
             cafile=str(endpoint.ca_file) if endpoint.ca_file else None
         )
-    if endpoint.protocol == "5":
-        return aiomqtt.Client(
-            endpoint.host,
-            endpoint.port,
-            username=endpoint.username,
-            password=endpoint.password,
-            identifier=client_id,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=True,
-            will=will,
-            keepalive=keepalive_s,
-            timeout=timeout_s,
-            tls_context=tls_context,
-        )
+    # MQTT 5 says "clean start", 3.1.1 "clean session"; paho refuses the other one.
+    session: dict[str, Any] = (
+        {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": True}
+        if endpoint.protocol == "5"
+        else {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": True}
+    )
     return aiomqtt.Client(
         endpoint.host,
         endpoint.port,
         username=endpoint.username,
         password=endpoint.password,
         identifier=client_id,
-        protocol=aiomqtt.ProtocolVersion.V311,
-        clean_session=True,
         will=will,
         keepalive=keepalive_s,
         timeout=timeout_s,
         tls_context=tls_context,
+        logger=MQTT_LOG,
+        **session,
     )
 
 

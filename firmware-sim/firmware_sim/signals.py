@@ -32,7 +32,7 @@ DAY_S = 86_400.0
 YEAR_DAYS = 365.2422
 RAIN_BLOCK_S = 3 * 3600.0  # a rain event is a 3-hour block at a constant rate
 SOIL_MEMORY_S = 12 * DAY_S  # rain older than this no longer shows in soil moisture
-SOLAR_CONSTANT_W_M2 = 1361.0
+RAIN_GAUGE_TIP_MM = 0.2  # a tipping-bucket gauge reports rain in whole tips
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ def _rain_rate_mm_h(seed: int, farm: str, block: int, lat: float, lon: float) ->
     """
     t_s = block * RAIN_BLOCK_S
     # Wetter in summer (monsoon), much drier inland.
-    chance = 0.07 * (1.0 + 0.6 * _season(lat, t_s)) * (1.0 - 0.8 * _aridity(lon))
+    chance = 0.07 * (1.0 + 0.6 * _season(lat, t_s)) * (1.0 - 0.92 * _aridity(lon))
     if _noise.uniform(seed, "rain-event", farm, block) >= chance:
         return 0.0
     return min(60.0, 1.5 * _noise.exponential(seed, "rain-rate", farm, block))
@@ -145,6 +145,29 @@ def _rain_between_mm(
             total += _rain_rate_mm_h(seed, farm, block, lat, lon) * overlap / 3600.0
         block += 1
     return total
+
+
+def _rain_tips_between(
+    seed: int, farm: str, lat: float, lon: float, start_s: float, end_s: float
+) -> int:
+    """Tips of a rain gauge in ``(start_s, end_s]``.
+
+    A tipping bucket tips each time a block's accumulated rain crosses a
+    multiple of the tip size; counting crossings per block makes readings over
+    any split of time add up exactly to the same total, as a real gauge does.
+    """
+    tips = 0
+    block = math.floor(start_s / RAIN_BLOCK_S)
+    while block * RAIN_BLOCK_S < end_s:
+        rate = _rain_rate_mm_h(seed, farm, block, lat, lon)
+        if rate > 0.0:
+            block_start = block * RAIN_BLOCK_S
+            begin = max(start_s, block_start) - block_start
+            end = min(end_s, block_start + RAIN_BLOCK_S) - block_start
+            per_tip_s = RAIN_GAUGE_TIP_MM / rate * 3600.0
+            tips += math.floor(end / per_tip_s) - math.floor(begin / per_tip_s)
+        block += 1
+    return tips
 
 
 def _recent_rain_mm(
@@ -262,10 +285,16 @@ def read_sensors(
 
     Each device has its own calibration offsets (fixed for its life) and each
     sample its own noise; values are rounded to the sensor's resolution and
-    kept within the contract's physical ranges.
+    kept within the contract's physical ranges. Rain is a tipping-bucket count
+    over the sampling interval ending at ``t_s``; it reads the farm's rain
+    events directly, because whole tips only add up across readings when
+    counted against the rain's own timeline.
     """
     device = spec.device
     t_ms = round(t_s * 1000)
+    lat, lon = region_centre(spec)
+    tips = _rain_tips_between(seed, spec.address.farm, lat, lon, t_s - spec.interval_s, t_s)
+    rain_gauge_mm = tips * RAIN_GAUGE_TIP_MM
 
     def offset(stream: str, sigma: float) -> float:
         return sigma * _noise.normal(seed, f"offset-{stream}", device, 0)
@@ -307,7 +336,7 @@ def read_sensors(
         "soil_temp": (site.soil_temp_c + offset("soil-temp", 0.2) + jitter("soil-temp", 0.05), 2),
         "air_temp": (site.air_temp_c + offset("air-temp", 0.3) + jitter("air-temp", 0.1), 2),
         "air_rh": (site.air_rh_pct + offset("air-rh", 1.5) + jitter("air-rh", 1.0), 1),
-        "rain": (site.rain_mm, 2),
+        "rain": (rain_gauge_mm, 1),
         "solar_rad": (
             site.solar_rad_w_m2 * (1.0 + 0.02 * offset("solar", 1.0) + jitter("solar", 0.01)),
             1,
