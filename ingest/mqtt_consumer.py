@@ -99,7 +99,8 @@ class MqttIngest:
         )
         self.pipeline: TelemetryPipeline = pipeline_factory(MqttDeadLetterSink(self._client))
         self.metrics = self.pipeline.metrics
-        self._queue: queue.Queue[_Queued] = queue.Queue()
+        # SimpleQueue: C-implemented, no task tracking; it sits on the per-message path.
+        self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
         self._generation = 0  # bumped per connection: acks never cross connections
         self._generation_lock = threading.Lock()
         self._stop = threading.Event()
@@ -190,7 +191,6 @@ class MqttIngest:
             if qos > 0 and generation == self._generation:
                 client.ack(mid, qos)
 
-        self.metrics.add(messages_received=1)
         self._queue.put(
             _Queued(InboundMessage(msg.topic, bytes(msg.payload), time.time(), ack), generation)
         )
@@ -204,6 +204,7 @@ class MqttIngest:
                 if self._stop.is_set():
                     return
                 continue
+            self.metrics.add(messages_received=len(batch))
             report = self.pipeline.process([q.message for q in batch], self._stop)
             if not report.acked:
                 return  # stopped while the store was down; the broker redelivers

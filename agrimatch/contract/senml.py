@@ -118,17 +118,20 @@ class _DuplicateKeys(dict[str, Any]):
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # json silently keeps the last of repeated names; for a record that hides which
     # value the device meant, so mark the object and let the structural check refuse it.
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):  # the common case, checked at C speed
+        return obj
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
             marked = _DuplicateKeys(pairs)
             marked.duplicate = key
             return marked
-        obj[key] = value
-    return obj
+        seen.add(key)
+    return obj  # unreachable: a length difference means a repeated key
 
 
-def _parse_json(payload: bytes | str) -> Any:
+def parse_json(payload: bytes | str) -> Any:
     """Parse UTF-8 JSON text, raising :class:`NotJsonError` if it is not.
 
     Every JSON number comes back as a ``float`` (integers too), so that a huge
@@ -160,10 +163,11 @@ def decode_pack(payload: bytes | str, now: float) -> Pack:
     Raises :class:`NotJsonError` if the payload is not UTF-8 JSON and
     :class:`SenmlError` if it is JSON but not a usable SenML pack.
     """
-    return _resolve_pack(_parse_json(payload), now)
+    return resolve_pack(parse_json(payload), now)
 
 
-def _resolve_pack(pack: Any, now: float) -> Pack:
+def resolve_pack(pack: Any, now: float) -> Pack:
+    """Resolve an already parsed pack (the output of :func:`parse_json`)."""
     if not isinstance(pack, list):
         raise SenmlError(f"a SenML pack is a JSON array, got {_json_type(pack)}")
     if not pack:
