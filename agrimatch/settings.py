@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     influx_timeout_s: float = Field(default=10.0, gt=0)
 
     data_dir: Path = Field(default=Path("data"), description="Embedded store and local state")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="Registry database (SQLAlchemy URL); unset: SQLite in the data dir",
+    )
 
     ingest_batch_size: int = Field(default=2000, ge=1, le=50_000)
     ingest_linger_ms: int = Field(default=200, ge=0, le=60_000)

@@ -234,3 +234,70 @@ def test_ingest_killed_with_sigkill_mid_stream_and_restarted_loses_nothing(
             process.wait(15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def test_graceful_shutdown_stores_and_acknowledges_what_has_arrived(
+    endpoint, influx_store, start_ingest
+):
+    # A long linger keeps the messages waiting in ingest when stop() comes.
+    ingest = start_ingest(ingest_linger_ms=30_000, ingest_batch_size=50_000)
+    messages = make_messages(10, 30, time.time() - 4 * 3600)
+    publisher = Publisher(endpoint)
+    publisher.publish_all(messages)
+    publisher.close()
+    time.sleep(0.5)
+    assert stored_count(influx_store) == 0
+    ingest.stop()
+    assert_stored_exactly_once(influx_store, messages)
+    # Acknowledged: the same session, resumed, gets nothing redelivered.
+    again = start_ingest()
+    time.sleep(1.0)
+    assert again.metrics.snapshot().messages_received == 0
+
+
+def test_ingest_reconnects_after_a_broker_restart_and_loses_nothing(
+    broker, endpoint, influx_store, start_ingest
+):
+    ingest = start_ingest()
+    messages = make_messages(20, 20, time.time() - 4 * 3600)
+    publisher = Publisher(endpoint)
+    publisher.publish_all(messages[:200])
+    publisher.close()
+    assert wait_until(lambda: ingest.metrics.snapshot().messages_acked >= 200, 20)
+    broker.stop()
+    assert wait_until(lambda: not ingest.connected.is_set(), 10)
+    broker.start()
+    assert ingest.connected.wait(40), "ingest did not reconnect"
+    publisher = Publisher(endpoint)
+    publisher.publish_all(messages[200:])
+    publisher.close()
+    assert wait_until(lambda: stored_count(influx_store) >= len(messages), 30)
+    assert_stored_exactly_once(influx_store, messages)
+
+
+def test_sim_command_publishes_birth_statuses_and_telemetry(broker, endpoint):
+    seen: dict[str, list[bytes]] = {"status": [], "telemetry": []}
+    watcher = make_paho_client(endpoint, "sim-watcher")
+    watcher.on_message = lambda c, u, m: seen[m.topic.rsplit("/", 1)[1]].append(m.payload)
+    watcher.connect(endpoint.host, endpoint.port)
+    watcher.subscribe([("agrimatch/v1/+/+/+/status", 1), ("agrimatch/v1/+/+/+/telemetry", 1)])
+    watcher.loop_start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")}
+        env["AGRIMATCH_MQTT_URL"] = broker.url
+        args = ["--devices", "3", "--speed", "600", "--interval", "60", "--duration", "1200"]
+        result = subprocess.run(
+            [sys.executable, "-m", "agrimatch", "sim", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert wait_until(lambda: len(seen["telemetry"]) >= 60, 10)
+        assert len(seen["telemetry"]) == 60  # 3 devices x 1200 s / 60 s
+        states = [json.loads(p)["state"] for p in seen["status"]]
+        assert states.count("online") >= 3 and states.count("offline") >= 3
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()

@@ -208,9 +208,7 @@ def test_every_pack_the_broker_acknowledged_reaches_a_subscriber(mosquitto_serve
     try:
         stats = run(fleet, 600.0)
         assert wait_for(lambda: len(listener.snapshot()) >= len(ledger.packs), 10)
-        heard = {
-            (spec.device, t) for spec in specs for t in listener.sample_times(spec.device)
-        }
+        heard = {(spec.device, t) for spec in specs for t in listener.sample_times(spec.device)}
     finally:
         listener.close()
     # A 600 s run at a 60 s interval: ten samples per device, whatever its phase.
@@ -402,8 +400,10 @@ def test_a_broker_restart_is_bridged_by_store_and_forward(mosquitto_server, tag)
     try:
         stats = run(fleet, 2400.0, restart_broker)
         assert wait_for(
-            lambda: {(s.device, t) for s in specs for t in listener.sample_times(s.device)}
-            >= set(ledger.packs),
+            lambda: (
+                {(s.device, t) for s in specs for t in listener.sample_times(s.device)}
+                >= set(ledger.packs)
+            ),
             10,
         )
     finally:
@@ -457,12 +457,14 @@ def test_a_fleet_torn_down_without_a_stop_leaves_its_last_will(endpoint, tag):
     after = Listener(endpoint, tag, [ALL_STATUS])
     try:
         assert wait_for(
-            lambda: {
-                h.address.device
-                for h in after.snapshot()
-                if json.loads(h.payload)["state"] == "offline"
-            }
-            == devices,
+            lambda: (
+                {
+                    h.address.device
+                    for h in after.snapshot()
+                    if json.loads(h.payload)["state"] == "offline"
+                }
+                == devices
+            ),
             5,
         )
         final = [json.loads(h.payload) for h in after.snapshot()]

@@ -124,8 +124,15 @@ def test_an_empty_payload_is_a_cleared_config():
 
 @pytest.mark.parametrize(
     "payload",
-    [b"not json", b"[30]", b'{"interval_s": "30"}', b'{"interval_s": true}',
-     b'{"interval_s": 0}', b'{"interval_s": 1e9}', b'{"interval_s": NaN}'],
+    [
+        b"not json",
+        b"[30]",
+        b'{"interval_s": "30"}',
+        b'{"interval_s": true}',
+        b'{"interval_s": 0}',
+        b'{"interval_s": 1e9}',
+        b'{"interval_s": NaN}',
+    ],
 )
 def test_a_config_the_node_cannot_use_is_refused(payload):
     with pytest.raises(ConfigError):

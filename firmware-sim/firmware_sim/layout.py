@@ -113,10 +113,7 @@ def plan_fleet(devices: int, seed: int, interval_s: float = 60.0) -> list[Device
             ]
         )
     slots = [
-        fields[j]
-        for j in range(MAX_FIELDS_PER_FARM)
-        for fields in farm_fields
-        if j < len(fields)
+        fields[j] for j in range(MAX_FIELDS_PER_FARM) for fields in farm_fields if j < len(fields)
     ]
 
     specs = []

@@ -221,8 +221,10 @@ def site_conditions(spec: DeviceSpec, seed: int, t_s: float) -> SiteConditions:
     if raining:
         depression = 0.5
     dew_point = daily_mean - max(0.5, depression)
-    rh = 100.0 * _saturation_vapour_pressure_hpa(dew_point) / _saturation_vapour_pressure_hpa(
-        air_temp
+    rh = (
+        100.0
+        * _saturation_vapour_pressure_hpa(dew_point)
+        / _saturation_vapour_pressure_hpa(air_temp)
     )
 
     elevation = solar_elevation_deg(spec.lat, spec.lon, t_s)
@@ -278,9 +280,7 @@ def _battery_v(spec: DeviceSpec, seed: int, t_s: float, cloud: float) -> float:
     return 3.5 + 0.7 * min(1.0, max(0.0, state_of_charge))
 
 
-def read_sensors(
-    spec: DeviceSpec, seed: int, t_s: float, site: SiteConditions
-) -> list[Reading]:
+def read_sensors(spec: DeviceSpec, seed: int, t_s: float, site: SiteConditions) -> list[Reading]:
     """What the device's sensors report at ``t_s`` about ``site``, one reading per sensor.
 
     Each device has its own calibration offsets (fixed for its life) and each

@@ -1,0 +1,309 @@
+"""Scenario files: the simulated world's farms, weather anomalies and markets.
+
+A scenario is TOML, validated on load with errors that name the file, the
+place in it and what is wrong. Shipped scenarios live in
+``agrimatch/scenarios/`` and are loaded by name (``garlic-glut``); any other
+path is loaded as a file. ``farm_groups`` expand, deterministically for the
+scenario's seed, into many farms, so a scenario reaches the magnitudes of the
+real cases (hundreds of farms) in a few lines.
+"""
+
+from __future__ import annotations
+
+import random
+import tomllib
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agrimatch.agronomy import CROPS, SOILS
+from agrimatch.contract.topics import ID_RE
+
+Id = Annotated[str, Field(pattern=ID_RE.pattern)]
+MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message says where and why."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Region(_Model):
+    id: Id
+    name: str
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    elevation_m: float = 100.0
+
+
+class FieldPlan(_Model):
+    """One field: what grows there, how large, planted when, on what soil."""
+
+    id: Id
+    crop: str
+    area_ha: float = Field(gt=0, le=10_000)
+    planting: MonthDay  # month-day of planting (or of bud break, for orchards)
+    soil: str = "loam"
+    devices: int = Field(default=1, ge=0, le=50)
+    camera: bool = False  # a canopy-camera node publishing a vegetation index
+
+    @field_validator("crop")
+    @classmethod
+    def _known_crop(cls, value: str) -> str:
+        if value not in CROPS:
+            raise ValueError(f"unknown crop {value!r} (known: {', '.join(sorted(CROPS))})")
+        return value
+
+    @field_validator("soil")
+    @classmethod
+    def _known_soil(cls, value: str) -> str:
+        if value not in SOILS:
+            raise ValueError(f"unknown soil {value!r} (known: {', '.join(sorted(SOILS))})")
+        return value
+
+
+class Farm(_Model):
+    id: Id
+    region: Id
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    fields: tuple[FieldPlan, ...] = Field(min_length=1)
+
+
+class FarmGroup(_Model):
+    """``count`` farms around a region, their fields drawn from the shares given."""
+
+    region: Id
+    count: int = Field(ge=1, le=20_000)
+    id_prefix: Id
+    fields_per_farm: int = Field(default=2, ge=1, le=50)
+    crops: dict[str, float]  # crop -> share of fields
+    area_ha: tuple[float, float] = (1.0, 5.0)
+    planting: dict[str, MonthDay]  # crop -> typical planting month-day
+    planting_jitter_days: int = Field(default=7, ge=0, le=60)
+    soils: tuple[str, ...] = ("loam",)
+    devices_per_field: int = Field(default=1, ge=0, le=50)
+    camera_share: float = Field(default=0.0, ge=0, le=1)
+    spread_km: float = Field(default=15.0, gt=0, le=500)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FarmGroup:
+        unknown = sorted(set(self.crops) - set(CROPS))
+        if unknown:
+            raise ValueError(f"unknown crops {unknown} (known: {', '.join(sorted(CROPS))})")
+        if not self.crops or any(share <= 0 for share in self.crops.values()):
+            raise ValueError("crops needs at least one crop, each with a positive share")
+        missing = sorted(set(self.crops) - set(self.planting))
+        if missing:
+            raise ValueError(f"planting dates missing for {missing}")
+        bad_soils = sorted(set(self.soils) - set(SOILS))
+        if bad_soils:
+            raise ValueError(f"unknown soils {bad_soils} (known: {', '.join(sorted(SOILS))})")
+        low, high = self.area_ha
+        if not 0 < low <= high:
+            raise ValueError(
+                f"area_ha must be [low, high] with 0 < low <= high, got {self.area_ha}"
+            )
+        return self
+
+
+class Anomaly(_Model):
+    """A weather anomaly injected into a region for a period."""
+
+    kind: Literal["drought", "heat_wave", "wet_spell", "frost"]
+    region: Id
+    start: date
+    end: date
+    intensity: float = Field(default=1.0, gt=0, le=3)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Anomaly:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class Platform(_Model):
+    id: Id
+    name: str
+    campaign_lead_days: int = Field(default=14, ge=0, le=120)  # time to organise a campaign
+
+
+class DemandShock(_Model):
+    """A lasting change in demand, e.g. a new use that makes a crop popular."""
+
+    start: date
+    ramp_days: int = Field(default=60, ge=0)
+    multiplier: float = Field(gt=0, le=100)
+
+
+class DemandProfile(_Model):
+    """Observed demand for one crop in one region on one platform."""
+
+    platform: Id
+    crop: str
+    region: Id
+    base_kg_per_day: float = Field(gt=0)
+    trend_per_year: float = Field(default=0.0, ge=-0.9, le=5)
+    price_cny_per_kg: float = Field(gt=0)
+    price_elasticity: float = Field(default=-0.8, le=0, ge=-5)
+    festival_sensitivity: float = Field(default=1.0, ge=0, le=10)
+    noise: float = Field(default=0.1, ge=0, le=1)
+    shocks: tuple[DemandShock, ...] = ()
+
+    @field_validator("crop")
+    @classmethod
+    def _known_crop(cls, value: str) -> str:
+        if value not in CROPS:
+            raise ValueError(f"unknown crop {value!r} (known: {', '.join(sorted(CROPS))})")
+        return value
+
+
+class CampaignPlan(_Model):
+    """A group-buying campaign that happened (history)."""
+
+    platform: Id
+    crop: str
+    region: Id
+    start: date
+    end: date
+    uplift: float = Field(gt=1, le=100, description="demand multiplier while it runs")
+    hangover: float = Field(default=0.1, ge=0, lt=1, description="dip after it ends")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CampaignPlan:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class Scenario(_Model):
+    name: Id
+    description: str = ""
+    seed: int = 1
+    first_season: int = Field(ge=1990, le=2100, description="year of the first season")
+    seasons: int = Field(default=3, ge=1, le=30)
+    regions: tuple[Region, ...] = Field(min_length=1)
+    farms: tuple[Farm, ...] = ()
+    farm_groups: tuple[FarmGroup, ...] = ()
+    anomalies: tuple[Anomaly, ...] = ()
+    platforms: tuple[Platform, ...] = ()
+    demand: tuple[DemandProfile, ...] = ()
+    campaigns: tuple[CampaignPlan, ...] = ()
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        regions = {r.id for r in self.regions}
+        platforms = {p.id for p in self.platforms}
+        refs = [("farms", f.id, f.region) for f in self.farms]
+        refs += [("farm_groups", g.id_prefix, g.region) for g in self.farm_groups]
+        refs += [("anomalies", a.kind, a.region) for a in self.anomalies]
+        refs += [("demand", d.crop, d.region) for d in self.demand]
+        refs += [("campaigns", c.crop, c.region) for c in self.campaigns]
+        for section, what, region in refs:
+            if region not in regions:
+                raise ValueError(f"{section} {what!r} names unknown region {region!r}")
+        for section, items in (("demand", self.demand), ("campaigns", self.campaigns)):
+            for item in items:
+                if item.platform not in platforms:
+                    raise ValueError(f"{section} names unknown platform {item.platform!r}")
+        if not self.farms and not self.farm_groups:
+            raise ValueError("a scenario needs farms or farm_groups")
+        return self
+
+    def all_farms(self) -> list[Farm]:
+        """The explicit farms followed by the expanded farm groups (deterministic for the seed)."""
+        regions = {r.id: r for r in self.regions}
+        farms = list(self.farms)
+        for index, group in enumerate(self.farm_groups):
+            farms.extend(
+                _expand(group, regions[group.region], random.Random(f"{self.seed}:{index}"))
+            )
+        ids = [f.id for f in farms]
+        duplicates = (
+            sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) != len(ids) else []
+        )
+        if duplicates:
+            raise ScenarioError(f"scenario {self.name}: duplicate farm ids {duplicates[:5]}")
+        return farms
+
+
+def _expand(group: FarmGroup, region: Region, rng: random.Random) -> list[Farm]:
+    crops = sorted(group.crops)
+    weights = [group.crops[c] for c in crops]
+    km_per_deg = 111.0
+    farms = []
+    for n in range(group.count):
+        fields = []
+        for k in range(group.fields_per_farm):
+            crop = rng.choices(crops, weights)[0]
+            month, day = (int(x) for x in group.planting[crop].split("-"))
+            shift = rng.randint(-group.planting_jitter_days, group.planting_jitter_days)
+            planted = date.fromordinal(date(2001, month, min(day, 28)).toordinal() + shift)
+            fields.append(
+                FieldPlan(
+                    id=f"f{k + 1:02d}",
+                    crop=crop,
+                    area_ha=round(rng.uniform(*group.area_ha), 2),
+                    planting=f"{planted.month:02d}-{planted.day:02d}",
+                    soil=rng.choice(group.soils),
+                    devices=group.devices_per_field,
+                    camera=rng.random() < group.camera_share,
+                )
+            )
+        farms.append(
+            Farm(
+                id=f"{group.id_prefix}-{n + 1:04d}",
+                region=region.id,
+                lat=round(region.lat + rng.gauss(0, group.spread_km / km_per_deg / 2), 4),
+                lon=round(region.lon + rng.gauss(0, group.spread_km / km_per_deg / 2), 4),
+                fields=tuple(fields),
+            )
+        )
+    return farms
+
+
+def shipped_scenarios() -> list[str]:
+    """Names of the scenarios that ship with agrimatch."""
+    folder = resources.files("agrimatch") / "scenarios"
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load a shipped scenario by name, or a scenario file by path."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml" and str(name_or_path) in shipped_scenarios():
+        text = (resources.files("agrimatch") / "scenarios" / f"{name_or_path}.toml").read_text()
+        source = f"scenario {name_or_path!r}"
+    else:
+        if not path.is_file():
+            raise ScenarioError(
+                f"no scenario {str(name_or_path)!r}: not a file, and not one of the shipped "
+                f"scenarios ({', '.join(shipped_scenarios())})"
+            )
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    return parse_scenario(text, source)
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Parse and validate scenario TOML; errors name the source and the place in it."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            problems.append(f"  {where}: {err['msg']}")
+        raise ScenarioError(f"{source}: invalid scenario\n" + "\n".join(problems)) from None
