@@ -25,11 +25,16 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import paho.mqtt.client as paho
 import psutil
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -141,6 +146,48 @@ def influx_write_rate(influx: InfluxServer, messages, batch: int) -> float:
     return len(lines) / elapsed
 
 
+def paho_drain_rate(broker: MosquittoServer, messages) -> float:
+    """msg/s of a bare paho MQTT 5 consumer that only acknowledges: Python's MQTT ceiling."""
+    endpoint = MqttEndpoint.from_url(broker.url)
+    client_id = "bench-paho-bare"
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600
+    properties.ReceiveMaximum = 10_000
+    received = [0]
+    done = threading.Event()
+
+    def on_message(client, userdata, message) -> None:
+        client.ack(message.mid, message.qos)
+        received[0] += 1
+        if received[0] >= len(messages):
+            done.set()
+
+    def connect() -> paho.Client:
+        client = make_paho_client(endpoint, client_id, clean_start=False, manual_ack=True)
+        client.on_connect = lambda c, u, f, r, p: c.subscribe(
+            TELEMETRY_SUBSCRIPTION, options=SubscribeOptions(qos=1)
+        )
+        client.connect(endpoint.host, endpoint.port, clean_start=False, properties=properties)
+        return client
+
+    client = connect()
+    client.loop_start()
+    time.sleep(1.0)
+    client.disconnect()
+    client.loop_stop()
+    queue_messages(endpoint, messages)
+    client = connect()
+    client.on_message = on_message
+    started = time.perf_counter()
+    client.loop_start()
+    done.wait(300)
+    elapsed = time.perf_counter() - started
+    client.disconnect()
+    client.loop_stop()
+    discard_session(endpoint, client_id)
+    return received[0] / elapsed
+
+
 def ingest_env(broker: MosquittoServer, influx: InfluxServer, db: str, client_id: str) -> dict:
     return os.environ | {
         "AGRIMATCH_MQTT_URL": broker.url,
@@ -241,6 +288,8 @@ def main() -> None:
             print(f"(a) broker drain to mosquitto_sub -q 1: {a:,.0f} msg/s")
             b = influx_write_rate(influx, messages, args.batch)
             print(f"(b) InfluxDB batched line protocol:    {b:,.0f} points/s (1 point per message)")
+            paho_rate = paho_drain_rate(broker, messages)
+            print(f"(p) bare paho MQTT 5 consumer, ack only: {paho_rate:,.0f} msg/s")
             results = {}
             for replicas in (1, 2):
                 rate, stored, rss = ingest_rate(broker, influx, messages, replicas)
@@ -254,6 +303,7 @@ def main() -> None:
             base = min(a, b)
             for replicas, rate in results.items():
                 print(f"ratio c{replicas} / min(a, b) = {rate / base:.2f}")
+            print(f"ratio p / min(a, b) = {paho_rate / base:.2f} (the Python MQTT ceiling)")
         finally:
             broker.stop()
             influx.stop()
