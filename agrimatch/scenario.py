@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agrimatch.agronomy import CROPS, SOILS
 from agrimatch.contract.topics import ID_RE
 
-Id = Annotated[str, Field(pattern=ID_RE.pattern)]
+Id = Annotated[str, Field(pattern=f"^{ID_RE.pattern}$")]
 MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
 
 
