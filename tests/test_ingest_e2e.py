@@ -301,3 +301,59 @@ def test_sim_command_publishes_birth_statuses_and_telemetry(broker, endpoint):
     finally:
         watcher.loop_stop()
         watcher.disconnect()
+
+
+def test_two_ingest_replicas_split_the_shared_subscription_without_loss(
+    endpoint, influx_store, start_ingest
+):
+    first = start_ingest(client_id="ingest-a")
+    second = start_ingest(client_id="ingest-b")
+    messages = make_messages(30, 20, time.time() - 4 * 3600)
+    publisher = Publisher(endpoint)
+    publisher.publish_all(messages)
+    publisher.close()
+
+    def total():
+        return first.metrics.snapshot().messages_acked + second.metrics.snapshot().messages_acked
+
+    assert wait_until(lambda: total() >= len(messages), 30)
+    assert first.metrics.snapshot().messages_acked > 0
+    assert second.metrics.snapshot().messages_acked > 0
+    assert total() == len(messages)  # each message went to one replica only
+    assert_stored_exactly_once(influx_store, messages)
+
+
+class _PasswordMosquitto(MosquittoServer):
+    """Mosquitto that refuses anonymous clients (password file made with mosquitto_passwd)."""
+
+    def _config(self) -> str:
+        passwords = self.root / "passwd"
+        passwords.write_text("")
+        subprocess.run(
+            ["mosquitto_passwd", "-b", str(passwords), "ingest", "s3cret:pw@x"], check=True
+        )
+        return (
+            super()._config().replace("allow_anonymous true", "allow_anonymous false")
+            + f"password_file {passwords}\n"
+        )
+
+
+def test_ingest_logs_in_with_the_credentials_in_the_url(tmp_path, influx_store):
+    server = _PasswordMosquitto(tmp_path / "secured")
+    server.start()
+    try:
+        good = MqttEndpoint.from_url(f"mqtt://ingest:s3cret%3Apw%40x@127.0.0.1:{server.port}")
+        bad = MqttEndpoint.from_url(f"mqtt://ingest:wrong@127.0.0.1:{server.port}")
+        refused = build_ingest(test_settings(), influx_store, endpoint=bad, client_id="i-bad")
+        refused.start()
+        assert not refused.connected.wait(2)
+        refused.stop()
+        service = build_ingest(test_settings(), influx_store, endpoint=good, client_id="i-good")
+        service.start()
+        try:
+            assert service.connected.wait(10)
+            assert "s3cret" not in repr(good)
+        finally:
+            service.stop()
+    finally:
+        server.stop()

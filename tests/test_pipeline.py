@@ -196,3 +196,30 @@ def test_store_rejected_points_are_dead_lettered_and_the_rest_acked(store, sink)
     [letter] = sink.letters
     assert letter.reason is Reason.STORE_REJECTED and "type conflict" in letter.detail
     assert report.outcomes[3].readings_stored == 0
+
+
+def test_no_payload_or_topic_crashes_the_pipeline(store, sink):
+    import random
+
+    rng = random.Random(7)
+    topics = [
+        ADDRESS.telemetry_topic,
+        "agrimatch/v1/a/b/c/status",
+        "x",
+        "",
+        "agrimatch/v1/A/b/c/telemetry",
+    ]
+    messages = []
+    for i in range(500):
+        size = rng.choice([0, 1, 10, 200, 70_000])
+        payload = bytes(rng.getrandbits(8) for _ in range(min(size, 300)))
+        if size == 70_000:
+            payload = b"[" * size
+        if i % 5 == 0:
+            payload = json.dumps([{"n": rng.choice(["air_temp", "x"]), "v": rng.random()}]).encode()
+        messages.append(message(payload, topic=rng.choice(topics)))
+    report = pipeline_for(store, sink).process(messages)
+    assert report.acked and len(report.outcomes) == 500
+    # Every message either stored something or was dead-lettered with a reason.
+    for outcome, msg in zip(report.outcomes, messages, strict=True):
+        assert outcome.readings_stored > 0 or outcome.problems or outcome.rejected, msg

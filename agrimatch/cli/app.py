@@ -107,8 +107,16 @@ def ingest(
         console.print(service.metrics.snapshot().as_dict())
 
 
-@app.command()
+sim_app = typer.Typer(
+    help="Simulated world: a live fleet over MQTT, or past seasons backfilled.",
+    invoke_without_command=True,
+)
+app.add_typer(sim_app, name="sim")
+
+
+@sim_app.callback()
 def sim(
+    ctx: typer.Context,
     devices: Annotated[int, typer.Option(min=1, help="Number of simulated sensor nodes")] = 50,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same fleet and readings")] = 1,
     speed: Annotated[
@@ -120,9 +128,14 @@ def sim(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run a simulated fleet publishing SenML telemetry to AGRIMATCH_MQTT_URL."""
+    """Run a simulated fleet publishing SenML telemetry to AGRIMATCH_MQTT_URL.
+
+    `agrimatch sim backfill --help` writes past seasons instead.
+    """
     from agrimatch.cli.wiring import run_fleet_until
 
+    if ctx.invoked_subcommand is not None:
+        return
     _logging(verbose)
     settings = _settings()
     if settings.mqtt_embedded:

@@ -1,0 +1,253 @@
+"""The registry's tables as SQLAlchemy 2.x typed declarative models.
+
+Natural ids (region, farm, device, platform, crop) are the primary keys, so
+rows read the same as topics and scenario files. A field's id is unique only
+within its farm; devices and seasons point at it by ``(farm_id, field_id)``,
+which is how devices address it on the wire. Units are in the column names.
+
+Every constraint carries an explicit name: Alembic needs names to alter or drop
+a constraint later, and SQLite's batch mode rebuilds tables by those names.
+``migrations/versions/0001_initial.py`` writes the same names by hand; a test
+compares it with these models on both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    Double,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ID_LENGTH = 64  # agrimatch.contract.topics.ID_RE allows 1 + 63 characters
+DeviceKind = Literal["sensor", "camera"]
+CampaignSource = Literal["history", "recommended"]
+
+NAMING_CONVENTION = {
+    "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _id() -> String:
+    return String(ID_LENGTH)
+
+
+class Crop(Base):
+    """A crop of the agronomy catalog (``agrimatch.agronomy.CROPS``), kept in sync by name."""
+
+    __tablename__ = "crops"
+
+    name: Mapped[str] = mapped_column(_id(), primary_key=True)
+    perennial: Mapped[bool] = mapped_column(Boolean)
+
+
+class Region(Base):
+    __tablename__ = "regions"
+
+    id: Mapped[str] = mapped_column(_id(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    lat: Mapped[float] = mapped_column(Double)
+    lon: Mapped[float] = mapped_column(Double)
+    elevation_m: Mapped[float] = mapped_column(Double)
+
+    farms: Mapped[list[Farm]] = relationship(back_populates="region")
+
+
+class Farm(Base):
+    __tablename__ = "farms"
+    __table_args__ = (Index("ix_farms_region_id", "region_id"),)
+
+    id: Mapped[str] = mapped_column(_id(), primary_key=True)
+    region_id: Mapped[str] = mapped_column(_id(), ForeignKey("regions.id"))
+    lat: Mapped[float] = mapped_column(Double)
+    lon: Mapped[float] = mapped_column(Double)
+
+    region: Mapped[Region] = relationship(back_populates="farms")
+    fields: Mapped[list[Field]] = relationship(
+        back_populates="farm", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Field(Base):
+    """A field of a farm: what grows there, how large, planted when, on what soil."""
+
+    __tablename__ = "fields"
+    __table_args__ = (
+        UniqueConstraint("farm_id", "field_id", name="uq_fields_farm_id_field_id"),
+        CheckConstraint("area_ha > 0", name="area_positive"),
+        # "MM-DD"; the scenario schema validates the digits, the database the shape.
+        CheckConstraint("length(planting_month_day) = 5", name="planting_month_day_shape"),
+        Index("ix_fields_crop", "crop"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    farm_id: Mapped[str] = mapped_column(_id(), ForeignKey("farms.id", ondelete="CASCADE"))
+    field_id: Mapped[str] = mapped_column(_id())
+    crop: Mapped[str] = mapped_column(_id(), ForeignKey("crops.name"))
+    area_ha: Mapped[float] = mapped_column(Double)
+    planting_month_day: Mapped[str] = mapped_column(String(5))
+    soil: Mapped[str] = mapped_column(String(32))
+    lat: Mapped[float] = mapped_column(Double)
+    lon: Mapped[float] = mapped_column(Double)
+
+    farm: Mapped[Farm] = relationship(back_populates="fields")
+    devices: Mapped[list[Device]] = relationship(
+        back_populates="field", cascade="all, delete-orphan", passive_deletes=True
+    )
+    seasons: Mapped[list[Season]] = relationship(
+        back_populates="field", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Device(Base):
+    """A field device; ``(farm_id, field_id, id)`` is its MQTT topic address."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["farm_id", "field_id"],
+            ["fields.farm_id", "fields.field_id"],
+            name="fk_devices_field",
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("kind IN ('sensor', 'camera')", name="kind"),
+        CheckConstraint("interval_s > 0", name="interval_positive"),
+        # Foreign keys get no index of their own on PostgreSQL.
+        Index("ix_devices_farm_id_field_id", "farm_id", "field_id"),
+    )
+
+    id: Mapped[str] = mapped_column(_id(), primary_key=True)
+    farm_id: Mapped[str] = mapped_column(_id())
+    field_id: Mapped[str] = mapped_column(_id())
+    kind: Mapped[DeviceKind] = mapped_column(String(16))
+    interval_s: Mapped[float] = mapped_column(Double)
+
+    field: Mapped[Field] = relationship(back_populates="devices")
+
+
+class Season(Base):
+    """One growing season of a field, with its truth once the harvest is in.
+
+    The plan (crop, planting date, area) is known at planting; the truth columns
+    stay NULL until recorded, and are then set together (``truth_complete``).
+    ``water_stress`` and ``heat_stress`` are unitless season indices in [0, 1]
+    (0 none, 1 the whole season under stress).
+    """
+
+    __tablename__ = "seasons"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["farm_id", "field_id"],
+            ["fields.farm_id", "fields.field_id"],
+            name="fk_seasons_field",
+            ondelete="CASCADE",
+        ),
+        UniqueConstraint("farm_id", "field_id", "year", name="uq_seasons_farm_id_field_id_year"),
+        CheckConstraint("area_ha > 0", name="area_positive"),
+        CheckConstraint("yield_t_ha >= 0", name="yield_non_negative"),
+        CheckConstraint("quantity_t >= 0", name="quantity_non_negative"),
+        CheckConstraint(
+            "harvest_start <= harvest_peak AND harvest_peak <= harvest_end", name="harvest_ordered"
+        ),
+        CheckConstraint("water_stress >= 0 AND water_stress <= 1", name="water_stress_range"),
+        CheckConstraint("heat_stress >= 0 AND heat_stress <= 1", name="heat_stress_range"),
+        CheckConstraint(
+            "(yield_t_ha IS NULL AND quantity_t IS NULL AND harvest_start IS NULL"
+            " AND harvest_peak IS NULL AND harvest_end IS NULL)"
+            " OR (yield_t_ha IS NOT NULL AND quantity_t IS NOT NULL AND harvest_start IS NOT NULL"
+            " AND harvest_peak IS NOT NULL AND harvest_end IS NOT NULL)",
+            name="truth_complete",
+        ),
+        Index("ix_seasons_crop_year", "crop", "year"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    farm_id: Mapped[str] = mapped_column(_id())
+    field_id: Mapped[str] = mapped_column(_id())
+    year: Mapped[int] = mapped_column(Integer)
+    crop: Mapped[str] = mapped_column(_id(), ForeignKey("crops.name"))
+    planted_on: Mapped[date] = mapped_column(Date)
+    area_ha: Mapped[float] = mapped_column(Double)
+
+    yield_t_ha: Mapped[float | None] = mapped_column(Double)
+    quantity_t: Mapped[float | None] = mapped_column(Double)
+    harvest_start: Mapped[date | None] = mapped_column(Date)
+    harvest_peak: Mapped[date | None] = mapped_column(Date)
+    harvest_end: Mapped[date | None] = mapped_column(Date)
+    water_stress: Mapped[float | None] = mapped_column(Double)
+    heat_stress: Mapped[float | None] = mapped_column(Double)
+
+    field: Mapped[Field] = relationship(back_populates="seasons")
+
+    @property
+    def has_truth(self) -> bool:
+        return self.yield_t_ha is not None
+
+
+class Platform(Base):
+    __tablename__ = "platforms"
+
+    id: Mapped[str] = mapped_column(_id(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    campaign_lead_days: Mapped[int] = mapped_column(Integer)
+
+    campaigns: Mapped[list[Campaign]] = relationship(back_populates="platform")
+
+
+class Campaign(Base):
+    """A group-buying campaign: one that happened, or one recommended.
+
+    ``uplift`` multiplies demand while it runs, ``hangover`` is the dip after.
+    The outcome (``volume_kg`` sold through the campaign, ``absorbed_kg`` of
+    it that cleared otherwise unsold supply) is NULL until recorded.
+    """
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        # A recommendation never overwrites the history of the same campaign.
+        UniqueConstraint(
+            "platform_id", "crop", "region_id", "start_on", "source", name="uq_campaigns_key"
+        ),
+        CheckConstraint("end_on >= start_on", name="dates_ordered"),
+        CheckConstraint("uplift > 0", name="uplift_positive"),
+        CheckConstraint("hangover >= 0 AND hangover < 1", name="hangover_range"),
+        CheckConstraint("source IN ('history', 'recommended')", name="source"),
+        CheckConstraint("volume_kg >= 0", name="volume_non_negative"),
+        CheckConstraint("absorbed_kg >= 0", name="absorbed_non_negative"),
+        Index("ix_campaigns_crop_region_id_start_on", "crop", "region_id", "start_on"),
+        Index("ix_campaigns_region_id", "region_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    platform_id: Mapped[str] = mapped_column(_id(), ForeignKey("platforms.id"))
+    crop: Mapped[str] = mapped_column(_id(), ForeignKey("crops.name"))
+    region_id: Mapped[str] = mapped_column(_id(), ForeignKey("regions.id"))
+    start_on: Mapped[date] = mapped_column(Date)
+    end_on: Mapped[date] = mapped_column(Date)
+    uplift: Mapped[float] = mapped_column(Double)
+    hangover: Mapped[float] = mapped_column(Double)
+    source: Mapped[CampaignSource] = mapped_column(String(16))
+    volume_kg: Mapped[float | None] = mapped_column(Double)
+    absorbed_kg: Mapped[float | None] = mapped_column(Double)
+
+    platform: Mapped[Platform] = relationship(back_populates="campaigns")
