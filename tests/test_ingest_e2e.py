@@ -357,3 +357,94 @@ def test_ingest_logs_in_with_the_credentials_in_the_url(tmp_path, influx_store):
             service.stop()
     finally:
         server.stop()
+
+
+class _TlsMosquitto(MosquittoServer):
+    """Mosquitto with only a TLS listener, its certificate signed by a CA made here."""
+
+    def _config(self) -> str:
+        tls = self.root / "tls"
+        tls.mkdir(exist_ok=True)
+        self.ca_file = tls / "ca.crt"
+
+        def openssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tls)
+
+        openssl(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=agrimatch test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        )
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        )
+        (tls / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        )
+        return (
+            super()._config()
+            + f"cafile {tls / 'ca.crt'}\n"
+            + f"certfile {tls / 'server.crt'}\nkeyfile {tls / 'server.key'}\n"
+        )
+
+
+def test_ingest_connects_over_mqtts_with_the_configured_ca(tmp_path, influx_store):
+    server = _TlsMosquitto(tmp_path / "tls-broker")
+    server.start()
+    try:
+        url = f"mqtts://127.0.0.1:{server.port}"
+        untrusted = build_ingest(
+            test_settings(), influx_store, endpoint=MqttEndpoint.from_url(url), client_id="i-no-ca"
+        )
+        untrusted.start()
+        assert not untrusted.connected.wait(2)  # the test CA is not in the system store
+        untrusted.stop()
+        settings = test_settings(mqtt_url=url, mqtt_ca_file=server.ca_file)
+        service = build_ingest(settings, influx_store, client_id="i-tls")
+        service.start()
+        try:
+            assert service.connected.wait(10)
+            [message] = make_messages(1, 1, time.time() - 600)
+            publisher_endpoint = MqttEndpoint.from_settings(settings)
+            publisher = Publisher(publisher_endpoint)
+            publisher.publish_all([message])
+            publisher.close()
+            assert wait_until(lambda: stored_count(influx_store) == 1, 10)
+        finally:
+            service.stop()
+    finally:
+        server.stop()
