@@ -12,18 +12,32 @@ from __future__ import annotations
 
 import random
 import tomllib
+from collections.abc import Callable, Mapping
 from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agrimatch.agronomy import CROPS, SOILS
 from agrimatch.contract.topics import ID_RE
 
 Id = Annotated[str, Field(pattern=f"^{ID_RE.pattern}$")]
 MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
+
+
+def _known(catalog: Mapping[str, object], kind: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in catalog:
+            raise ValueError(f"unknown {kind} {value!r} (known: {', '.join(sorted(catalog))})")
+        return value
+
+    return check
+
+
+CropName = Annotated[str, AfterValidator(_known(CROPS, "crop"))]
+SoilName = Annotated[str, AfterValidator(_known(SOILS, "soil"))]
 
 
 class ScenarioError(ValueError):
@@ -46,26 +60,12 @@ class FieldPlan(_Model):
     """One field: what grows there, how large, planted when, on what soil."""
 
     id: Id
-    crop: str
+    crop: CropName
     area_ha: float = Field(gt=0, le=10_000)
     planting: MonthDay  # month-day of planting (or of bud break, for orchards)
-    soil: str = "loam"
+    soil: SoilName = "loam"
     devices: int = Field(default=1, ge=0, le=50)
     camera: bool = False  # a canopy-camera node publishing a vegetation index
-
-    @field_validator("crop")
-    @classmethod
-    def _known_crop(cls, value: str) -> str:
-        if value not in CROPS:
-            raise ValueError(f"unknown crop {value!r} (known: {', '.join(sorted(CROPS))})")
-        return value
-
-    @field_validator("soil")
-    @classmethod
-    def _known_soil(cls, value: str) -> str:
-        if value not in SOILS:
-            raise ValueError(f"unknown soil {value!r} (known: {', '.join(sorted(SOILS))})")
-        return value
 
 
 class Farm(_Model):
@@ -83,28 +83,22 @@ class FarmGroup(_Model):
     count: int = Field(ge=1, le=20_000)
     id_prefix: Id
     fields_per_farm: int = Field(default=2, ge=1, le=50)
-    crops: dict[str, float]  # crop -> share of fields
+    crops: dict[CropName, float]  # crop -> share of fields
     area_ha: tuple[float, float] = (1.0, 5.0)
     planting: dict[str, MonthDay]  # crop -> typical planting month-day
     planting_jitter_days: int = Field(default=7, ge=0, le=60)
-    soils: tuple[str, ...] = ("loam",)
+    soils: tuple[SoilName, ...] = ("loam",)
     devices_per_field: int = Field(default=1, ge=0, le=50)
     camera_share: float = Field(default=0.0, ge=0, le=1)
     spread_km: float = Field(default=15.0, gt=0, le=500)
 
     @model_validator(mode="after")
     def _consistent(self) -> FarmGroup:
-        unknown = sorted(set(self.crops) - set(CROPS))
-        if unknown:
-            raise ValueError(f"unknown crops {unknown} (known: {', '.join(sorted(CROPS))})")
         if not self.crops or any(share <= 0 for share in self.crops.values()):
             raise ValueError("crops needs at least one crop, each with a positive share")
         missing = sorted(set(self.crops) - set(self.planting))
         if missing:
             raise ValueError(f"planting dates missing for {missing}")
-        bad_soils = sorted(set(self.soils) - set(SOILS))
-        if bad_soils:
-            raise ValueError(f"unknown soils {bad_soils} (known: {', '.join(sorted(SOILS))})")
         low, high = self.area_ha
         if not 0 < low <= high:
             raise ValueError(
@@ -147,7 +141,7 @@ class DemandProfile(_Model):
     """Observed demand for one crop in one region on one platform."""
 
     platform: Id
-    crop: str
+    crop: CropName
     region: Id
     base_kg_per_day: float = Field(gt=0)
     trend_per_year: float = Field(default=0.0, ge=-0.9, le=5)
@@ -157,19 +151,12 @@ class DemandProfile(_Model):
     noise: float = Field(default=0.1, ge=0, le=1)
     shocks: tuple[DemandShock, ...] = ()
 
-    @field_validator("crop")
-    @classmethod
-    def _known_crop(cls, value: str) -> str:
-        if value not in CROPS:
-            raise ValueError(f"unknown crop {value!r} (known: {', '.join(sorted(CROPS))})")
-        return value
-
 
 class CampaignPlan(_Model):
     """A group-buying campaign that happened (history)."""
 
     platform: Id
-    crop: str
+    crop: CropName
     region: Id
     start: date
     end: date
