@@ -227,7 +227,8 @@ class MqttIngest:
             if remaining <= 0 or self._stop.is_set():
                 break
             try:
-                batch.append(self._queue.get(timeout=remaining))
+                # Short waits: a shutdown must not sit out a long linger.
+                batch.append(self._queue.get(timeout=min(remaining, 0.05)))
             except queue.Empty:
-                break
+                continue
         return batch
