@@ -174,7 +174,8 @@ class Scenario(_Model):
     name: Id
     description: str = ""
     seed: int = 1
-    first_season: int = Field(ge=1990, le=2100, description="year of the first season")
+    # The festival calendar (holidays) knows Mid-Autumn from 2008 on.
+    first_season: int = Field(ge=2008, le=2100, description="year of the first season")
     seasons: int = Field(default=3, ge=1, le=30)
     regions: tuple[Region, ...] = Field(min_length=1)
     farms: tuple[Farm, ...] = ()
