@@ -73,3 +73,35 @@ def embedded_store(tmp_path: Path) -> Iterator[EmbeddedStore]:
         yield store
     finally:
         store.close()
+
+
+# -- PostgreSQL (the registry database) ------------------------------------------
+
+from tests.services import PostgresServer  # noqa: E402 - appended with the registry fixtures
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the session; ``.url(database)``, ``create_database()``."""
+    # Missing, it fails the run instead of skipping: the registry is proven on both backends.
+    try:
+        server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    except ServiceNotInstalled as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, empty database, dropped afterwards."""
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    postgres_server.create_database(database)
+    try:
+        yield postgres_server.url(database)
+    finally:
+        if postgres_server.running:
+            postgres_server.drop_database(database)

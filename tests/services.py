@@ -15,10 +15,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
+import psycopg
 
 LOCALHOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0
@@ -317,3 +320,177 @@ log_timestamp_format %Y-%m-%dT%H:%M:%S
         return f"{_tail(self.output_path, lines)}\n--- {self.log_path.name} ---\n" + _tail(
             self.log_path, lines
         )
+
+
+# -- PostgreSQL (the registry database) ------------------------------------------
+
+POSTGRES_DEBIAN_PACKAGE = "postgresql"
+POSTGRES_SUPERUSER = "postgres"  # the role initdb creates; the tests connect as it
+POSTGRES_SYSTEM_USER = "postgres"  # Debian's system user, for running as root
+
+# Runs as root, drops to the given uid/gid and execs the server: the server
+# keeps this process's pid, so stop() and kill() signal the server itself.
+_EXEC_AS_USER = (
+    "import os, sys; os.setgroups([]); os.setgid(int(sys.argv[2])); "
+    "os.setuid(int(sys.argv[1])); os.execv(sys.argv[3], sys.argv[3:])"
+)
+
+
+def find_postgres_bindir() -> Path:
+    """The folder of ``initdb`` and ``postgres``: Debian's newest major version, else PATH."""
+
+    def version(bindir: Path) -> tuple[int, ...]:
+        name = bindir.parent.name
+        return tuple(int(p) for p in name.split(".")) if name.replace(".", "").isdigit() else ()
+
+    debian = [p.parent for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")]
+    if debian:
+        return max(debian, key=version)
+    initdb = shutil.which("initdb")
+    if initdb is not None and (Path(initdb).parent / "postgres").exists():
+        return Path(initdb).parent
+    raise ServiceNotInstalled(
+        "PostgreSQL's initdb/postgres not found (looked in /usr/lib/postgresql/*/bin and PATH): "
+        f"install the Debian package {POSTGRES_DEBIAN_PACKAGE!r} "
+        f"(apt-get install {POSTGRES_DEBIAN_PACKAGE})"
+    )
+
+
+class PostgresServer(_ServerProcess):
+    """``postgres`` on a fresh cluster: trust auth, TCP on 127.0.0.1 only, fsync off.
+
+    PostgreSQL refuses to run as root; as root the cluster lives in a temp dir
+    of its own owned by the ``postgres`` system user (pytest's temp dirs are
+    root-only, so that user could not reach a cluster inside them), and
+    ``cleanup()`` removes it. Otherwise the cluster lives in ``root/pg``.
+    """
+
+    name = "postgres"
+
+    def __init__(self, root: Path) -> None:
+        self.bindir = find_postgres_bindir()
+        super().__init__(root)
+        self.port = free_port()
+        self._ids: tuple[int, int] | None = None
+        self._own_home = False
+        if os.geteuid() == 0:
+            try:
+                account = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+            except KeyError:
+                raise ServiceNotInstalled(
+                    f"running as root, PostgreSQL needs the system user {POSTGRES_SYSTEM_USER!r} "
+                    f"that the Debian package {POSTGRES_DEBIAN_PACKAGE!r} creates"
+                ) from None
+            self._ids = (account.pw_uid, account.pw_gid)
+            self.home = Path(tempfile.mkdtemp(prefix="agrimatch-pg-"))
+            self._own_home = True
+            os.chown(self.home, *self._ids)
+        else:
+            self.home = root / "pg"
+            self.home.mkdir(exist_ok=True)
+        self.data_dir = self.home / "data"
+        self._initdb()
+
+    def _as_server_user(self, command: list[str]) -> list[str]:
+        if self._ids is None:
+            return command
+        uid, gid = self._ids
+        return [sys.executable, "-c", _EXEC_AS_USER, str(uid), str(gid), *command]
+
+    def _initdb(self) -> None:
+        command = [
+            str(self.bindir / "initdb"),
+            "--pgdata",
+            str(self.data_dir),
+            "--username",
+            POSTGRES_SUPERUSER,
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--locale",
+            "C",
+            "--no-sync",  # a throwaway cluster: durability buys nothing
+        ]
+        with self.output_path.open("ab") as out:
+            done = subprocess.run(
+                self._as_server_user(command),
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=120,
+                check=False,
+            )
+        if done.returncode != 0:
+            raise ServiceFailed(f"initdb exited with code {done.returncode}:\n{self.log_tail()}")
+
+    def _command(self) -> list[str]:
+        settings = {
+            "listen_addresses": LOCALHOST,
+            "port": str(self.port),
+            # Our own socket dir: Debian's /var/run/postgresql may not exist or be writable.
+            "unix_socket_directories": str(self.home),
+            # Speed over durability for a test cluster that dies with the session.
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "100",
+            "log_min_messages": "warning",
+        }
+        command = [str(self.bindir / "postgres"), "-D", str(self.data_dir)]
+        for key, value in settings.items():
+            command += ["-c", f"{key}={value}"]
+        return self._as_server_user(command)
+
+    def _connect(self, database: str = "postgres") -> psycopg.Connection:
+        return psycopg.connect(
+            host=LOCALHOST,
+            port=self.port,
+            user=POSTGRES_SUPERUSER,
+            dbname=database,
+            connect_timeout=2,
+            autocommit=True,
+        )
+
+    def _is_ready(self) -> bool:
+        try:
+            with self._connect() as conn:
+                conn.execute("SELECT 1")
+            return True
+        except psycopg.OperationalError:  # refused, or "the database system is starting up"
+            return False
+
+    def url(self, database: str = "postgres") -> str:
+        """SQLAlchemy URL of ``database`` on this server (psycopg 3)."""
+        return f"postgresql+psycopg://{POSTGRES_SUPERUSER}@{LOCALHOST}:{self.port}/{database}"
+
+    def create_database(self, database: str) -> None:
+        """Create an empty database (``database`` must be a plain identifier)."""
+        with self._connect() as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+
+    def drop_database(self, database: str) -> None:
+        """Drop a database, disconnecting whoever is still on it."""
+        with self._connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Fast shutdown (SIGINT): SIGTERM would wait for every client to disconnect."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._proc = None
+
+    def cleanup(self) -> None:
+        """Stop the server and remove the cluster's temp dir (when it is not under ``root``)."""
+        self.stop()
+        if self._own_home:
+            shutil.rmtree(self.home, ignore_errors=True)

@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from agrimatch.contract import SENSORS
+from agrimatch.contract.sensors import FIELD_NODE_SENSORS
 from agrimatch.contract.telemetry import decode_telemetry, encode_telemetry
 from agrimatch.contract.topics import ID_RE
 from firmware_sim import DeviceSpec, plan_fleet, sample
@@ -64,7 +65,7 @@ def test_a_fleet_is_spread_over_several_farms_and_fields():
 
 def test_every_device_samples_every_canonical_sensor_at_a_phase_within_its_interval():
     for spec in plan_fleet(100, SEED, interval_s=30.0):
-        assert set(spec.sensors) == set(SENSORS)
+        assert set(spec.sensors) == set(FIELD_NODE_SENSORS)
         assert spec.interval_s == 30.0
         assert 0.0 <= spec.phase_s < 30.0
 

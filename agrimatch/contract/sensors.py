@@ -37,6 +37,13 @@ _SPECS = (
     SensorSpec("rsrp", "dBm", -156.0, -31.0, "reference signal received power"),
     SensorSpec("sinr", "dB", -23.0, 40.0, "signal to interference and noise ratio"),
     SensorSpec("latency", "ms", 0.0, 600_000.0, "uplink round-trip latency"),
+    # Canopy camera: NDVI is a ratio, SenML unit "/", bounded by its definition.
+    SensorSpec("ndvi", "/", -1.0, 1.0, "normalised difference vegetation index of the canopy"),
 )
 
 SENSORS: MappingProxyType[str, SensorSpec] = MappingProxyType({s.name: s for s in _SPECS})
+
+_NODE_HEALTH = ("battery", "rsrp", "sinr", "latency")
+# What each kind of node measures.
+FIELD_NODE_SENSORS: tuple[str, ...] = tuple(n for n in SENSORS if n != "ndvi")
+CAMERA_NODE_SENSORS: tuple[str, ...] = ("ndvi", *_NODE_HEALTH)

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +22,9 @@ from agrimatch.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 10.0
+_SQLITE_BEGIN_OPTION = "agrimatch_sqlite_begin"
+# Any constant both processes agree on: serialises concurrent migrate() calls.
+_MIGRATION_LOCK_ID = 0x61677269  # "agri"
 
 
 class RegistryError(RuntimeError):
@@ -53,8 +56,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # Pre-ping: a PostgreSQL restart must not surface as errors on pooled connections.
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
-    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    path = parsed.database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     connect_args = kwargs.pop("connect_args", {})
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_S)
     engine = create_engine(url, connect_args=connect_args, **kwargs)
@@ -80,7 +84,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # "IMMEDIATE" takes the write lock up front, for a transaction that reads
+    # and then writes (migrate): a deferred one would fail with SQLITE_BUSY
+    # when another writer committed in between.
+    mode = connection.get_execution_options().get(_SQLITE_BEGIN_OPTION, "")
+    connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -113,26 +121,37 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (Alembic ``upgrade``); a no-op when already there."""
+    """Bring the schema to ``revision`` (Alembic ``upgrade``); a no-op when already there.
+
+    Safe to call from several processes at once: they migrate one after the other.
+    """
     with engine.connect() as connection:
-        sqlite = connection.dialect.name == "sqlite"
-        if sqlite:
+        dialect = connection.dialect.name
+        if dialect == "sqlite":
             # Batch migrations rebuild SQLite tables (copy, drop, rename); with
             # foreign keys on, dropping a parent table would cascade-delete its
             # children. The pragma only takes effect outside a transaction, so
             # it goes straight to the driver connection.
             _sqlite_pragma(connection, "PRAGMA foreign_keys=OFF")
+            connection = connection.execution_options(**{_SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         try:
             with connection.begin():
+                if dialect == "postgresql":
+                    # API replicas and the scheduler may start at once: the first
+                    # migrates, the others wait here, then find nothing to do.
+                    # Released with the transaction.
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
+                    )
                 command.upgrade(_alembic_config(connection), revision)
-                if sqlite:
+                if dialect == "sqlite":
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                     if broken:
                         raise RegistryError(
                             f"migration left rows with dangling foreign keys: {broken[:5]}"
                         )
         finally:
-            if sqlite:
+            if dialect == "sqlite":
                 _sqlite_pragma(connection, "PRAGMA foreign_keys=ON")
 
 

@@ -1,4 +1,9 @@
-"""Run a fleet of simulated nodes concurrently in one event loop."""
+"""Run a fleet of simulated nodes concurrently in one event loop.
+
+Devices are ideal by default (readings exactly as the environment gives them,
+coverage always): pass ``realism=DeviceRealism()`` for devices with outages,
+batteries, drifting clocks and faulty sensors (see :mod:`firmware_sim.device`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from dataclasses import dataclass, field
 from agrimatch.clock import Clock
 from agrimatch.contract.telemetry import Reading
 from agrimatch.mqtt import MqttEndpoint
+from firmware_sim.device.model import DeviceModel, DeviceRealism
 from firmware_sim.layout import DeviceSpec
 from firmware_sim.node import Node, NodeStats, Probe, PublishCallback
 from firmware_sim.signals import sample
@@ -30,6 +36,11 @@ class FleetStats:
     evicted: int = 0
     undelivered: int = 0
     reconnects: int = 0
+    outages: int = 0
+    faulty_readings: int = 0
+    empty_samples: int = 0
+    sleeps: int = 0
+    slept_samples: int = 0
     per_device: dict[str, NodeStats] = field(default_factory=dict)
 
     @classmethod
@@ -44,6 +55,11 @@ class FleetStats:
             stats.evicted += s.evicted
             stats.undelivered += s.undelivered
             stats.reconnects += s.reconnects
+            stats.outages += s.outages
+            stats.faulty_readings += s.faulty_readings
+            stats.empty_samples += s.empty_samples
+            stats.sleeps += s.sleeps
+            stats.slept_samples += s.slept_samples
         return stats
 
 
@@ -61,8 +77,15 @@ class Fleet:
 
     Parameters are stored as given; nothing connects until :meth:`run`.
     ``on_publish`` is called once per telemetry pack the broker acknowledged,
-    with the device's address and the pack's readings. ``probe`` replaces
-    the default signals (``seeded_probe(seed)``), e.g. with a world model.
+    with the device's address and the pack's readings (as published: device
+    time stamps, faults applied). ``probe`` replaces the default signals
+    (``seeded_probe(seed)``), e.g. with a world model.
+
+    ``realism`` (default None: ideal devices) wraps the probe in a
+    :class:`~firmware_sim.device.DeviceModel` with those settings;
+    ``device_model`` passes one ready-made instead (it wins over ``realism``
+    and ``probe``). Either way it is ``self.device_model``, whose
+    ``fault_log`` holds the truth of the run's faulty readings.
     The remaining keywords are passed to every :class:`Node`.
     """
 
@@ -80,6 +103,8 @@ class Fleet:
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 5.0,
         flush_timeout_s: float = 5.0,
+        realism: DeviceRealism | None = None,
+        device_model: DeviceModel | None = None,
     ) -> None:
         self.specs = list(specs)
         self.endpoint = endpoint
@@ -92,6 +117,10 @@ class Fleet:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.flush_timeout_s = flush_timeout_s
+        self.realism = realism
+        if device_model is None and realism is not None:
+            device_model = DeviceModel(probe or seeded_probe(seed), seed, realism)
+        self.device_model = device_model
         self.nodes: dict[str, Node] = {}
         """The running nodes by device id; filled when :meth:`run` starts."""
 
@@ -127,6 +156,7 @@ class Fleet:
                 backoff_initial_s=self.backoff_initial_s,
                 backoff_max_s=self.backoff_max_s,
                 flush_timeout_s=self.flush_timeout_s,
+                device_model=self.device_model,
             )
             for spec in self.specs
         }
@@ -150,8 +180,11 @@ def run_fleet(
     duration_s: float | None = None,
     on_publish: PublishCallback | None = None,
     connect_concurrency: int = DEFAULT_CONNECT_CONCURRENCY,
+    realism: DeviceRealism | None = None,
 ) -> FleetStats:
     """Run a fleet to completion in a new event loop (the blocking form of :meth:`Fleet.run`).
+
+    ``realism`` as for :class:`Fleet` (default: ideal devices).
 
     SIGINT and SIGTERM stop it gracefully: nodes flush, publish offline and disconnect.
     """
@@ -170,6 +203,7 @@ def run_fleet(
             seed,
             on_publish=on_publish,
             connect_concurrency=connect_concurrency,
+            realism=realism,
         )
         return await fleet.run(duration_s, stop)
 

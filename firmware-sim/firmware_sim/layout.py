@@ -8,11 +8,13 @@ store holds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from agrimatch.contract import SENSORS, DeviceAddress
+from agrimatch.contract import DeviceAddress
+from agrimatch.contract.sensors import FIELD_NODE_SENSORS
+from agrimatch.scenario import Anomaly
 
 # Growing regions named in the design (the social-commerce cases it cites), as
 # (latitude, longitude) centres. Farms are scattered around them so the fleet
@@ -46,7 +48,14 @@ class DeviceSpec:
     lat: float
     lon: float
     region: str = ""  # one of REGIONS' names: sets the climate the device lives in
-    sensors: tuple[str, ...] = field(default_factory=lambda: tuple(SENSORS))
+    sensors: tuple[str, ...] = FIELD_NODE_SENSORS
+    # The field the device stands in, for the world model (firmware_sim.world): empty
+    # means the region's signature crop, planted at the start of its window, on loam.
+    crop: str = ""
+    soil: str = ""
+    planting: str = ""  # "MM-DD" of planting (bud break for orchards)
+    elevation_m: float = 100.0  # only matters away from the four regions' stations
+    anomalies: tuple[Anomaly, ...] = ()  # weather anomalies hitting the device's region
 
     @property
     def device(self) -> str:

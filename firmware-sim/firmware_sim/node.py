@@ -9,11 +9,17 @@ A node is three concurrent loops in one asyncio task group:
   retained birth, subscription to the retained config topic), reconnecting
   with backoff when it drops;
 * per connection, a **sender** drains the outbox oldest first (QoS 1, a pack
-  leaves the outbox only on PUBACK) and a **listener** applies config.
+  leaves the outbox only on PUBACK) and a **listener** applies config;
+* with a device model, a **radio** loop cuts the link for each coverage
+  outage the model foresees, and restores it when the outage ends.
 
 The node knows its sensors only through a *probe* (``spec, t_s -> readings``):
 it never sees the world model behind them, so physics, sensor faults and
-drift can change without touching it.
+drift can change without touching it. A :class:`~firmware_sim.device.DeviceModel`
+says more than a probe: whether the device has coverage (no publishing during
+an outage: packs wait in the bounded outbox and are replayed afterwards with
+their original sample times) and whether its battery sent it to low-power
+sleep (no sampling; the status says so, and says so again on waking).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import math
 import random
@@ -38,9 +45,12 @@ from firmware_sim import _messages
 from firmware_sim._connect import abort_connection, make_client
 from firmware_sim._outbox import Outbox, Pack
 from firmware_sim._schedule import next_sample_ms, to_ms
+from firmware_sim.device.model import DeviceModel
 from firmware_sim.layout import DeviceSpec
 
 log = logging.getLogger(__name__)
+
+NO_OUTAGE_RECHECK_S = 365 * 86_400.0  # when the radio foresees no outage, look again after
 
 Probe = Callable[[DeviceSpec, float], list[Reading]]
 """Reads a device's sensors at a clock time: ``probe(spec, t_s) -> readings``."""
@@ -65,6 +75,11 @@ class NodeStats:
     reconnects: int = 0  # connects after the first
     configs_applied: int = 0  # config messages that changed a setting
     configs_rejected: int = 0  # config messages that could not be used
+    outages: int = 0  # coverage outages that began (or were under way) while running
+    faulty_readings: int = 0  # readings a sensor fault touched (dropouts included)
+    empty_samples: int = 0  # sample times whose every reading dropped out: nothing to send
+    sleeps: int = 0  # times the battery sent the device to low-power sleep
+    slept_samples: int = 0  # sample times skipped asleep
 
 
 class Node:
@@ -90,6 +105,7 @@ class Node:
         keepalive_s: int = 30,
         publish_timeout_s: float = 10.0,
         flush_timeout_s: float = 5.0,
+        device_model: DeviceModel | None = None,
     ) -> None:
         self.spec = spec
         self.endpoint = endpoint
@@ -102,6 +118,8 @@ class Node:
         self.keepalive_s = keepalive_s
         self.publish_timeout_s = publish_timeout_s
         self.flush_timeout_s = flush_timeout_s
+        self.device_model = device_model
+        """Readings, coverage and power; when set, ``probe`` is not used (the model has its own)."""
         self.stats = NodeStats(spec.device)
 
         self._sampling_spec = spec  # the spec with the interval currently configured
@@ -109,6 +127,10 @@ class Node:
         self._client: aiomqtt.Client | None = None  # the live connection, if any
         self._announced = False  # birth published on the live connection
         self._link_down_until_s = -math.inf  # clock time a radio outage lasts until
+        self._outage_end_s = -math.inf  # end of the last coverage outage counted
+        self._asleep = False  # low-power sleep (battery)
+        self._battery_soc: float | None = None
+        self._status_pending = False  # the status changed since it was last published
         self._wake_sampler = asyncio.Event()  # stop requested or interval changed
         self._packs_ready = asyncio.Event()  # the outbox got a pack, or closing began
         self._stopping = False
@@ -130,8 +152,13 @@ class Node:
 
     @property
     def connected(self) -> bool:
-        """Connected, and the birth status is published (so it is retained at the broker)."""
-        return self._announced
+        """Connected, the birth status published, and the radio not cut."""
+        return self._announced and self._link_down_until_s <= self.clock.now()
+
+    @property
+    def asleep(self) -> bool:
+        """In low-power sleep: not sampling until the battery has recharged."""
+        return self._asleep
 
     @property
     def backlog(self) -> int:
@@ -169,6 +196,10 @@ class Node:
         try:
             if stop is not None:
                 tasks.append(asyncio.create_task(self._watch(stop)))
+            if self.device_model is not None:
+                # Created before the link, so an outage under way at the start is
+                # known before the first connect.
+                tasks.append(asyncio.create_task(self._follow_radio(self.device_model)))
             sampler = asyncio.create_task(self._sample(start_ms, until_ms))
             link = asyncio.create_task(self._keep_link())
             tasks += [sampler, link]
@@ -230,17 +261,75 @@ class Node:
 
     def _take_sample(self, t_ms: int) -> None:
         t_s = t_ms / 1000
-        readings = self.probe(self._sampling_spec, t_s)
+        link_up = True
+        if self.device_model is None:
+            readings = self.probe(self._sampling_spec, t_s)
+        else:
+            seen = self.device_model.observe(self._sampling_spec, t_s)
+            self._set_power(seen.asleep, seen.battery_soc)
+            if not seen.link_up:
+                # Do not wait for the radio loop: nothing may leave once coverage is gone.
+                self._enter_outage(t_s)
+            link_up = seen.link_up
+            self.stats.faulty_readings += len(seen.faults)
+            if seen.asleep:
+                self.stats.slept_samples += 1
+                return
+            readings = list(seen.readings)
+        if not readings:
+            self.stats.empty_samples += 1  # SenML needs a record; a real device sends nothing
+            return
+        # The pack carries the device's own time stamp (its clock may drift from t_s).
+        stamp_s = readings[0].time_ms / 1000
         pack = Pack(
-            sample_ms=t_ms,
+            sample_ms=readings[0].time_ms,
             readings=tuple(readings),
-            payload=encode_telemetry(self.spec.device, readings, base_time_s=t_s),
-            buffered=not self.connected,
+            payload=encode_telemetry(self.spec.device, readings, base_time_s=stamp_s),
+            buffered=not (link_up and self.connected),
         )
         self.stats.sampled += 1
         self.stats.buffered += pack.buffered
         self.stats.evicted += self._outbox.put(pack)
         self._packs_ready.set()
+
+    # --- radio and power ----------------------------------------------------------------
+
+    async def _follow_radio(self, model: DeviceModel) -> None:
+        """Cut the link at each coverage outage the model foresees, for as long as it lasts."""
+        while True:
+            now_s = self.clock.now()
+            outage = model.next_outage(self.spec.device, now_s)
+            if outage is None:
+                await self.clock.asleep(NO_OUTAGE_RECHECK_S)
+            elif outage.start_s > now_s:
+                await self.clock.asleep(outage.start_s - now_s)
+            else:
+                self._enter_outage(now_s)
+                await self.clock.asleep(outage.end_s - now_s)
+
+    def _enter_outage(self, t_s: float) -> None:
+        """The device has no coverage at ``t_s``: cut the link until the outage ends."""
+        assert self.device_model is not None
+        outage = self.device_model.radio.outage_at(self.spec.device, t_s)
+        if outage is None or outage.end_s <= self._outage_end_s:
+            return  # already known
+        if outage.start_s >= self._outage_end_s:
+            self.stats.outages += 1  # a new outage, not one that grew longer
+        self._outage_end_s = outage.end_s
+        outage_s = outage.end_s - self.clock.now()
+        if outage_s > 0:
+            self.cut_link(outage_s)
+
+    def _set_power(self, asleep: bool, battery_soc: float | None) -> None:
+        """Track the battery; a change between awake and asleep is announced in the status."""
+        self._battery_soc = battery_soc
+        if asleep == self._asleep:
+            return
+        self._asleep = asleep
+        self.stats.sleeps += asleep
+        self._status_pending = True
+        self._packs_ready.set()  # the sender publishes the status
+        log.info("%s: %s", self.spec.device, "asleep (low battery)" if asleep else "awake")
 
     # --- link ---------------------------------------------------------------------------
 
@@ -314,7 +403,8 @@ class Node:
                     # The link was cut while this connect was under way.
                     raise aiomqtt.MqttError("radio link down")
                 await client.subscribe(self.address.config_topic, qos=1)
-                await self._publish_status(client, self._online_status())
+                self._status_pending = False  # the birth tells the current state
+                await self._publish_status(client, self._current_status())
                 self._announced = True
                 await self._serve(client)
             except (aiomqtt.MqttError, asyncio.CancelledError):
@@ -357,6 +447,17 @@ class Node:
         while True:
             if self._closing and self._flush_time_left() <= 0:
                 return
+            if self._link_down_until_s > self.clock.now():
+                # The radio is cut; the link loop is about to notice. Send nothing meanwhile.
+                raise aiomqtt.MqttError("radio link down")
+            if self._status_pending:
+                self._status_pending = False
+                try:
+                    await self._publish_status(client, self._current_status())
+                except BaseException:
+                    self._status_pending = True
+                    raise
+                continue
             pack = self._outbox.take()
             if pack is None:
                 if self._closing:
@@ -404,10 +505,30 @@ class Node:
             self._wake_sampler.set()
             self.stats.configs_applied += 1
             # Confirm: the next status tells what the device now does.
-            await self._publish_status(client, self._online_status())
+            await self._publish_status(client, self._current_status())
 
-    def _online_status(self) -> bytes:
+    def _current_status(self) -> bytes:
+        """Online with the interval in force, or asleep with the battery's charge."""
+        if self._asleep:
+            return _sleep_status(self.interval_s, self._battery_soc, self.clock.now())
         return _messages.online_status(self.interval_s, self.clock.now())
 
     async def _publish_status(self, client: aiomqtt.Client, payload: bytes) -> None:
         await client.publish(self.address.status_topic, payload, qos=1, retain=True)
+
+
+def _sleep_status(interval_s: float, battery_soc: float | None, ts_s: float) -> bytes:
+    """Status of a node gone to low-power sleep: reachable, but sampling nothing until charged.
+
+    Same shape as the online status (``interval_s`` included, so a config
+    change is confirmed while asleep too), with the reason and the charge.
+    """
+    status: dict[str, object] = {
+        "state": "sleep",
+        "reason": "low_battery",
+        "interval_s": interval_s,
+        "ts": round(ts_s, 3),
+    }
+    if battery_soc is not None:
+        status["battery_soc"] = round(battery_soc, 3)
+    return json.dumps(status, separators=(",", ":")).encode()

@@ -1,37 +1,46 @@
-"""Plausible sensor values for a device at a time: pure functions, no I/O, no state.
+"""Plausible sensor values for a device at a time: pure functions, no I/O.
 
 Two layers, so the next iteration can swap either without touching the node:
 
-* :func:`site_conditions` is the environment at the device's site (weather and
-  soil): climate by latitude and season, a diurnal cycle, weather anomalies
-  and rain events shared by a farm, soil moisture driven by past rain.
+* :func:`site_conditions` is the environment at the device's site, from the
+  world model (:mod:`firmware_sim.world`): the farm's weather from a seeded
+  weather generator on its region's climate, made hourly; soil moisture at 10
+  and 30 cm and soil temperature from the field's daily water balance; the
+  crop's canopy and vegetation index.
 * :func:`read_sensors` is what the device's sensors report about it: a
   per-device calibration offset and per-sample noise on top, plus the
   device's own battery and radio link.
 
-:func:`sample` composes both. Everything random is a hash of ``(seed, stream,
-owner, index)`` (see :mod:`firmware_sim._noise`), so the same ``(spec, seed,
-t_s)`` gives the same readings in any process and in any order, and the
-sampling interval changes nothing but the rain total (rain since the last
-reading).
+:func:`sample` composes both. Everything random is seeded by stable hashes of
+``(seed, farm or field or device, ...)``, so the same ``(spec, seed, t_s)``
+gives the same readings in any process and in any order, and the sampling
+interval changes nothing but the rain total (rain since the last reading).
+
+Fast enough for thousands of devices a minute: a field's season (weather,
+soil, crop: a few milliseconds) is simulated once and memoised; a reading
+then indexes its day and interpolates the hour.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
+from agrimatch.agronomy import CROPS, SOILS
 from agrimatch.contract import SENSORS
 from agrimatch.contract.telemetry import Reading
+from agrimatch.scenario import Anomaly
 from firmware_sim import _noise
 from firmware_sim.layout import DeviceSpec, region_centre
+from firmware_sim.world import diurnal
+from firmware_sim.world import soil as world_soil
+from firmware_sim.world._climate import Climate, climate_at
+from firmware_sim.world.season import FarmSite, FieldSetup, season_year_of, simulate_season
+from firmware_sim.world.weather import DailyWeather, around
 
 DAY_S = 86_400.0
-YEAR_DAYS = 365.2422
-RAIN_BLOCK_S = 3 * 3600.0  # a rain event is a 3-hour block at a constant rate
-SOIL_MEMORY_S = 12 * DAY_S  # rain older than this no longer shows in soil moisture
 RAIN_GAUGE_TIP_MM = 0.2  # a tipping-bucket gauge reports rain in whole tips
 
 
@@ -49,6 +58,8 @@ class SiteConditions:
     soil_temp_c: float
     leaf_wetness_pct: float
     cloud_cover: float  # 0 clear .. 1 overcast
+    canopy_cover: float = 0.0  # share of the ground the crop shades
+    ndvi: float = 0.14  # what a canopy camera's vegetation index reads (0.1-0.9)
 
 
 # --- sun ------------------------------------------------------------------------------
@@ -89,181 +100,137 @@ def clear_sky_ghi_w_m2(elevation_deg: float) -> float:
     return 1098.0 * cos_zenith * math.exp(-0.057 / cos_zenith)
 
 
-# --- climate and weather ----------------------------------------------------------------
+# --- the world at the device's site ---------------------------------------------------------
 
 
-def _season(lat: float, t_s: float, lag_days: float = 0.0) -> float:
-    """+1 at the height of summer, -1 in deep winter, for either hemisphere."""
-    phase = math.cos(2.0 * math.pi * (_day_of_year(t_s) - lag_days - 200.0) / YEAR_DAYS)
-    return phase if lat >= 0 else -phase
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """The world's view of a device: its farm, its field and their climate."""
+
+    farm: FarmSite
+    field: FieldSetup
+    climate: Climate
 
 
-def _annual_mean_c(lat: float) -> float:
-    return 20.0 - 0.4 * (abs(lat) - 20.0)
+@lru_cache(maxsize=1 << 14)
+def _place(spec: DeviceSpec) -> _Place:
+    """Weather is the farm's, at its region's centre; the field is what the spec says
+    (or the region's signature crop on loam, planted at the start of its window)."""
+    lat, lon = region_centre(spec)
+    climate = climate_at(lat, lon, spec.elevation_m)
+    crop = spec.crop or climate.default_crop
+    if crop not in CROPS:
+        raise ValueError(f"device {spec.device}: unknown crop {crop!r}")
+    soil = spec.soil or "loam"
+    if soil not in SOILS:
+        raise ValueError(f"device {spec.device}: unknown soil {soil!r}")
+    farm = FarmSite(
+        farm=spec.address.farm,
+        region=spec.region,
+        lat=lat,
+        lon=lon,
+        elevation_m=spec.elevation_m,
+        anomalies=spec.anomalies,
+    )
+    field = FieldSetup(
+        field=spec.address.field,
+        crop=crop,
+        planting=spec.planting or CROPS[crop].planting_window[0],
+        soil=soil,
+    )
+    return _Place(farm=farm, field=field, climate=climate)
 
 
-def _seasonal_amplitude_c(lat: float) -> float:
-    return 5.0 + 0.55 * max(0.0, abs(lat) - 20.0)
+# A farm's climate and anomalies, as last seen by site_conditions, so that the rain gauge
+# counts the same rain: read_sensors passes only the farm and its location, not the spec's
+# anomalies. Without an entry (read_sensors called before any site_conditions for the
+# farm) the gauge reads the farm's weather without anomalies. A memo, not state: the
+# entry is a function of the DeviceSpec.
+_FARM_WEATHER: dict[tuple[int, str], tuple[Climate, tuple[Anomaly, ...]]] = {}
 
 
-def _aridity(lon: float) -> float:
-    """0 for monsoon China, towards 1 for the inland north-west (Xinjiang)."""
-    return min(1.0, max(0.0, (105.0 - lon) / 20.0))
+def _day_lookup(
+    seed: int, farm: str, climate: Climate, anomalies: tuple[Anomaly, ...]
+) -> diurnal.DayLookup:
+    def lookup(ordinal: int) -> tuple[DailyWeather, int]:
+        return around(seed, farm, climate, date.fromordinal(ordinal), anomalies)
 
-
-def _cloud_cover(seed: int, farm: str, t_s: float, raining: bool) -> float:
-    cover = 0.35 + 0.25 * _noise.smooth(seed, "cloud", farm, t_s, 3 * 3600.0)
-    if raining:
-        cover = max(cover, 0.85)
-    return min(1.0, max(0.0, cover))
-
-
-@lru_cache(maxsize=1 << 16)
-def _rain_rate_mm_h(seed: int, farm: str, block: int, lat: float, lon: float) -> float:
-    """Rain rate over one 3-hour block at a farm (0 when dry).
-
-    Memoised: soil moisture looks back over many blocks, and every device of a
-    farm asks for the same ones. The cache changes nothing about the results.
-    """
-    t_s = block * RAIN_BLOCK_S
-    # Wetter in summer (monsoon), much drier inland.
-    chance = 0.07 * (1.0 + 0.6 * _season(lat, t_s)) * (1.0 - 0.92 * _aridity(lon))
-    if _noise.uniform(seed, "rain-event", farm, block) >= chance:
-        return 0.0
-    return min(60.0, 1.5 * _noise.exponential(seed, "rain-rate", farm, block))
-
-
-def _rain_between_mm(
-    seed: int, farm: str, lat: float, lon: float, start_s: float, end_s: float
-) -> float:
-    """Rain fallen at a farm in ``(start_s, end_s]``: the rate integrated over the blocks."""
-    total = 0.0
-    block = math.floor(start_s / RAIN_BLOCK_S)
-    while block * RAIN_BLOCK_S < end_s:
-        overlap = min(end_s, (block + 1) * RAIN_BLOCK_S) - max(start_s, block * RAIN_BLOCK_S)
-        if overlap > 0:
-            total += _rain_rate_mm_h(seed, farm, block, lat, lon) * overlap / 3600.0
-        block += 1
-    return total
+    return lookup
 
 
 def _rain_tips_between(
     seed: int, farm: str, lat: float, lon: float, start_s: float, end_s: float
 ) -> int:
-    """Tips of a rain gauge in ``(start_s, end_s]``.
-
-    A tipping bucket tips each time a block's accumulated rain crosses a
-    multiple of the tip size; counting crossings per block makes readings over
-    any split of time add up exactly to the same total, as a real gauge does.
-    """
-    tips = 0
-    block = math.floor(start_s / RAIN_BLOCK_S)
-    while block * RAIN_BLOCK_S < end_s:
-        rate = _rain_rate_mm_h(seed, farm, block, lat, lon)
-        if rate > 0.0:
-            block_start = block * RAIN_BLOCK_S
-            begin = max(start_s, block_start) - block_start
-            end = min(end_s, block_start + RAIN_BLOCK_S) - block_start
-            per_tip_s = RAIN_GAUGE_TIP_MM / rate * 3600.0
-            tips += math.floor(end / per_tip_s) - math.floor(begin / per_tip_s)
-        block += 1
-    return tips
-
-
-def _recent_rain_mm(
-    seed: int, farm: str, lat: float, lon: float, t_s: float, memory_s: float
-) -> float:
-    """Rain of the last days, each block weighted by how long ago it fell (exponential decay)."""
-    total = 0.0
-    last = math.floor(t_s / RAIN_BLOCK_S)
-    first = math.floor((t_s - SOIL_MEMORY_S) / RAIN_BLOCK_S)
-    for block in range(first, last + 1):
-        rate = _rain_rate_mm_h(seed, farm, block, lat, lon)
-        if rate == 0.0:
-            continue
-        end = min(t_s, (block + 1) * RAIN_BLOCK_S)
-        fallen = rate * (end - block * RAIN_BLOCK_S) / 3600.0
-        total += fallen * math.exp(-(t_s - end) / memory_s)
-    return total
-
-
-def _saturation_vapour_pressure_hpa(temp_c: float) -> float:
-    return 6.1094 * math.exp(17.625 * temp_c / (temp_c + 243.04))
+    """Tips of the farm's rain gauge in ``(start_s, end_s]``: whole tips per rain event,
+    so readings over any split of time add up (:func:`diurnal.rain_tips_between`)."""
+    climate, anomalies = _FARM_WEATHER.get((seed, farm)) or (climate_at(lat, lon), ())
+    lookup = _day_lookup(seed, farm, climate, anomalies)
+    return diurnal.rain_tips_between(lookup, climate.lon, start_s, end_s, RAIN_GAUGE_TIP_MM)
 
 
 def site_conditions(spec: DeviceSpec, seed: int, t_s: float) -> SiteConditions:
     """The environment at the device's site at ``t_s`` (UTC epoch seconds).
 
-    Weather (temperature anomaly, cloud, rain) is shared by a farm; soil depends
-    on the field. Nothing here knows the device's sensors or their errors.
+    Weather is shared by a farm; soil and crop belong to the field. Nothing
+    here knows the device's sensors or their errors.
     """
-    farm = spec.address.farm
-    field = f"{farm}/{spec.address.field}"
-    # Climate and weather for the region (shared by the farm); the sun for the spot.
-    lat, lon = region_centre(spec)
-    solar_hour = local_solar_hour(spec.lon, t_s)
-    arid = _aridity(lon)
+    place = _place(spec)
+    farm, climate = place.farm, place.climate
+    _FARM_WEATHER[(seed, farm.farm)] = (climate, farm.anomalies)
+    lookup = _day_lookup(seed, farm.farm, climate, farm.anomalies)
 
-    rain_rate = _rain_rate_mm_h(seed, farm, math.floor(t_s / RAIN_BLOCK_S), lat, lon)
-    raining = rain_rate > 0.0
-    rain_mm = _rain_between_mm(seed, farm, lat, lon, t_s - spec.interval_s, t_s)
-    cloud = _cloud_cover(seed, farm, t_s, raining)
+    ordinal, hour = diurnal.local_day(climate.lon, t_s)
+    weather, index = lookup(ordinal)
+    air = diurnal.air_at(weather, index, hour, spec.lat)
+    rain_mm = diurnal.rain_between_mm(lookup, climate.lon, t_s - spec.interval_s, t_s)
 
-    # Air: climate + multi-day anomaly + diurnal swing damped by cloud (peak mid-afternoon).
-    anomaly = 3.0 * _noise.smooth(seed, "temp-anomaly", farm, t_s, 2 * DAY_S)
-    daily_mean = _annual_mean_c(lat) + _seasonal_amplitude_c(lat) * _season(lat, t_s) + anomaly
-    diurnal_range = (8.0 + 6.0 * arid) * (1.0 - 0.6 * cloud)
-    air_temp = daily_mean + diurnal_range / 2.0 * math.cos(2 * math.pi * (solar_hour - 15.0) / 24)
-
-    # Humidity from a dew point that follows the daily mean: as the air warms in the
-    # afternoon, relative humidity falls (and rises again at night).
-    depression = 4.0 + 10.0 * arid + 2.0 * _noise.smooth(seed, "dryness", farm, t_s, DAY_S)
-    if raining:
-        depression = 0.5
-    dew_point = daily_mean - max(0.5, depression)
-    rh = (
-        100.0
-        * _saturation_vapour_pressure_hpa(dew_point)
-        / _saturation_vapour_pressure_hpa(air_temp)
+    # The field's season holding today: soil water and crop, day by day.
+    crop = CROPS[place.field.crop]
+    day = date.fromordinal(ordinal)
+    season = simulate_season(
+        farm, place.field, season_year_of(crop, place.field.planting, day), seed
     )
+    daily = season.daily
+    k = ordinal - daily.first_ordinal
+    moisture_10, moisture_30 = world_soil.moisture_at(
+        daily.water,
+        k,
+        rain_share=diurnal.rain_fraction(weather, index, hour),
+        sun_share=diurnal.daylight_fraction(climate.lat, ordinal, hour),
+        time_share=hour / 24.0,
+    )
+    cover = float(daily.canopy_cover[k])
 
-    elevation = solar_elevation_deg(spec.lat, spec.lon, t_s)
-    # Kasten-Czeplak cloud attenuation.
-    solar = clear_sky_ghi_w_m2(elevation) * (1.0 - 0.75 * cloud**3.4)
-
-    # Soil moisture: a field's dry base plus recent rain, saturating; the deeper layer
-    # remembers rain longer and responds less.
-    base_10 = 12.0 + 14.0 * _noise.uniform(seed, "soil-base", field, 0) - 4.0 * arid
-    base_10 = max(5.0, base_10 - 2.0 * _season(lat, t_s))  # summer evaporation dries it
-    wet_10 = _recent_rain_mm(seed, farm, lat, lon, t_s, 2 * DAY_S)
-    wet_30 = _recent_rain_mm(seed, farm, lat, lon, t_s, 6 * DAY_S)
-    moisture_10 = base_10 + (45.0 - base_10) * (1.0 - math.exp(-wet_10 / 25.0))
-    base_30 = base_10 + 3.0
-    moisture_30 = base_30 + (42.0 - base_30) * (1.0 - math.exp(-wet_30 / 60.0))
-
-    # Soil temperature: the air's climate, its anomaly a day late and a damped
-    # diurnal swing peaking three hours after the air's.
+    # Soil temperature: the day's mean at 10 cm plus the air's diurnal swing, damped and
+    # late (a canopy shades the soil and damps it further).
+    lag_ordinal, lag_hour = diurnal.local_day(
+        climate.lon, t_s - world_soil.SOIL_DIURNAL_LAG_H * 3600.0
+    )
+    lag_weather, lag_index = lookup(lag_ordinal)
+    swing = diurnal.air_temp_c(lag_weather, lag_index, lag_hour) - float(
+        lag_weather.tmean_c[lag_index]
+    )
     soil_temp = (
-        _annual_mean_c(lat)
-        + _seasonal_amplitude_c(lat) * _season(lat, t_s, lag_days=10.0)
-        + 0.5 * 3.0 * _noise.smooth(seed, "temp-anomaly", farm, t_s - DAY_S, 2 * DAY_S)
-        + 0.35 * diurnal_range / 2.0 * math.cos(2 * math.pi * (solar_hour - 18.0) / 24)
+        float(daily.soil_temp_c[k]) + world_soil.SOIL_DIURNAL_DAMPING * (1.0 - 0.5 * cover) * swing
     )
 
     # Leaves are wet in rain, and with dew when the air is near saturation.
-    leaf_wetness = 95.0 if raining else min(100.0, max(0.0, (rh - 88.0) * 8.0))
+    raining = air.rain_rate_mm_h > 0.0
+    leaf_wetness = 95.0 if raining else min(100.0, max(0.0, (air.rh_pct - 88.0) * 8.0))
 
     return SiteConditions(
-        air_temp_c=air_temp,
-        air_rh_pct=min(100.0, rh),
-        solar_rad_w_m2=solar,
+        air_temp_c=air.temp_c,
+        air_rh_pct=air.rh_pct,
+        solar_rad_w_m2=air.solar_w_m2,
         rain_mm=rain_mm,
-        rain_rate_mm_h=rain_rate,
+        rain_rate_mm_h=air.rain_rate_mm_h,
         soil_moisture_10cm_pct=moisture_10,
         soil_moisture_30cm_pct=moisture_30,
         soil_temp_c=soil_temp,
         leaf_wetness_pct=leaf_wetness,
-        cloud_cover=cloud,
+        cloud_cover=air.cloud_cover,
+        canopy_cover=cover,
+        ndvi=float(daily.ndvi[k]),
     )
 
 
@@ -346,6 +313,7 @@ def read_sensors(spec: DeviceSpec, seed: int, t_s: float, site: SiteConditions) 
         "rsrp": (rsrp, 1),
         "sinr": (sinr, 1),
         "latency": (latency, 1),
+        "ndvi": (site.ndvi + jitter("ndvi", 0.01), 3),
     }
     readings = []
     for name in spec.sensors:

@@ -21,19 +21,23 @@ therefore has the same value whatever range it is generated in, and a
 counterfactual run (the same profile without a campaign) differs only by the
 campaign.
 
-Calibration (the seed paper's cases; the scenarios should use these orders):
+Calibration (the seed paper's cases; scenarios should use these orders of
+magnitude; each is checked in ``tests/test_market.py``):
 
 * Zhongmou garlic, April 2018: 330,000 jin (165 t) sold on the campaign's
   first day. A large platform's everyday demand for one producing region's
-  garlic of 8,500 kg/day (3,400 orders of 2.5 kg) with a campaign uplift of 20
-  gives about 165 t/day in mid April (seasonality 0.96 there, price 3% below
-  reference before the May harvest).
-* Korla fragrant pears: about 500 t in under two months. 1,500 kg/day
-  everyday demand, a 50-day campaign from late September with uplift 3,
-  sells about 500 t (autumn seasonality ≈ 2, Mid-Autumn and 11.11 inside).
+  garlic of 7,500 kg/day (3,000 orders of 2.5 kg) at a reference price of
+  6 CNY/kg, with a campaign uplift of 20, gives 162-168 t/day over a
+  campaign from 10 April (seasonality 1.01 there; the price, 11% below
+  reference ahead of the May harvest, adds 10%); noise (0.1) moves single
+  days by about ±10%.
+* Korla fragrant pears: about 500 t in under two months. 1,300 kg/day
+  everyday demand and a 50-day campaign from 25 September with uplift 3
+  sell about 505 t (the autumn peak of the season, Mid-Autumn and the run-up
+  to 11.11 fall inside).
 * Yunnan snow lotus fruit, 2018: 36 million jin (18,000 t) in the year. A
-  shock (the new weight-loss use) multiplying a 5,000 kg/day everyday demand
-  by 10 from mid 2017 gives about 18,000 t over 2018.
+  shock (the new weight-loss use) from June 2017, ramping over 120 days to 10
+  times an everyday demand of 4,200 kg/day, gives about 18,000 t over 2018.
 """
 
 from __future__ import annotations
@@ -55,8 +59,8 @@ _DAYS_PER_YEAR = 365.25
 # (exp(-3) ≈ 0.05): shoppers who stocked up during the campaign buy less for a while.
 HANGOVER_DAYS = 14
 _HANGOVER_TAU_DAYS = HANGOVER_DAYS / 3
-# Price flexibility: how far the price falls when supply rises (price ∝ supply^-0.5),
-# the order farm-gate prices move in a glut.
+# Price flexibility: how far the price falls when supply rises (price ∝ supply^-0.5,
+# so twice the usual supply sells at about 70% of the price); a simulator's choice.
 PRICE_FLEXIBILITY = 0.5
 # A logistic ramp is drawn on [-5, 5] and rescaled to run exactly from 0 to 1.
 _LOGISTIC_HALF_WIDTH = 5.0
@@ -152,7 +156,7 @@ def daily_demand(
     the profile's platform, crop and region act. The price is, in order of
     preference, ``price_cny_per_kg`` (one value per day), or the crop's seasonal
     price moved by ``supply_pressure`` (available supply relative to normal, one
-    value per day: 2.0 = twice the usual supply, a glut, lowers the price by
+    value per day: 2.0 = twice the usual supply, a glut, multiplies the price by
     ``2 ** -PRICE_FLEXIBILITY``), or the seasonal price alone. The trend counts
     years from ``trend_origin`` (default: 1 January of ``start``'s year); pass
     the scenario's first day so that any window of it agrees with the whole.
@@ -243,9 +247,7 @@ def campaign_multiplier(
     return multiplier
 
 
-def shock_multiplier(
-    shocks: Sequence[DemandShock], start: date, end: date
-) -> NDArray[np.float64]:
+def shock_multiplier(shocks: Sequence[DemandShock], start: date, end: date) -> NDArray[np.float64]:
     """Per-day multiplier of lasting demand shocks.
 
     Each shock ramps along a logistic curve from 1 on its ``start`` to its
@@ -315,7 +317,9 @@ def _lognormal_noise(
     # day's draw does not depend on where the requested range starts.
     for year in np.unique(years):
         in_year = years == year
-        key = stable_seed(seed, "demand-noise", profile.platform, profile.crop, profile.region, year)
+        key = stable_seed(
+            seed, "demand-noise", profile.platform, profile.crop, profile.region, int(year)
+        )
         draws = np.random.default_rng(key).standard_normal(366)
         z[in_year] = draws[day_of_year[in_year]]
     # exp(σz - σ²/2) has mean 1: noise scatters demand without biasing it.

@@ -1,0 +1,216 @@
+"""Climate normals that drive the weather generator, per place.
+
+The four regions of the design's cases have station climates (monthly mean
+temperature, rain and wet days); anywhere else gets a generic climate from
+latitude, longitude and elevation, so a scenario may put a farm anywhere.
+
+Station values are approximate 1981-2010 China Meteorological Administration
+normals of the nearest national stations (Zhengzhou for Zhongmou, Korla,
+Yan'an/Yanchuan, Mengzi), rounded. The diurnal range on a clear day, the
+dry-day sunshine and the dew-point depression are tuned so that simulated
+years give those stations' typical diurnal range (~10-13 C), annual sunshine
+(about 2000, 2900, 2500 and 2200 h) and humidity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from numpy.typing import NDArray
+
+_DAYS_IN_MONTH = (31, 28.25, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_MID_MONTH_DOY0 = (15.0, 45.0, 74.0, 105.0, 135.0, 166.0, 196.0, 227.0, 258.0, 288.0, 319.0, 349.0)
+STATION_RADIUS_KM = 250.0  # a farm this close to a station takes its climate
+
+
+@dataclass(frozen=True, slots=True)
+class Climate:
+    """A place's climate normals and the knobs of its weather."""
+
+    key: str  # names the regional weather stream: farms sharing it share rain days
+    name: str
+    lat: float
+    lon: float
+    elevation_m: float
+    tmean_c: tuple[float, ...]  # 12 monthly means
+    rain_mm: tuple[float, ...]  # 12 monthly totals
+    wet_days: tuple[float, ...]  # 12 monthly counts of days with rain
+    dtr_clear_c: float  # diurnal temperature range on a cloudless day
+    sunshine_dry: float  # relative sunshine n/N of a dry day, before the wet-season dimming
+    dew_depression_c: float  # Tmin minus dew point on dry days, in the dry season
+    anomaly_sd_c: float  # day-to-day weather anomaly of the daily mean temperature
+    irrigation: str  # "full" (oasis), "supplemental" or "none" (rainfed)
+    default_crop: str  # what a field grows when nobody said
+    # FAO-56 asks for eq. 52 (Hargreaves) to be calibrated locally against Penman-Monteith;
+    # this factor brings the annual ET0 near the stations' Penman-Monteith totals
+    # (approximately: Zhengzhou ~1050, Korla ~1200, Yan'an ~950, Mengzi ~1150 mm).
+    et0_calibration: float = 1.0
+    rain_persistence: float = 0.3  # lag-1 autocorrelation of wet days (p11 - p01)
+    gamma_shape: float = 0.75  # shape of wet-day amounts (Richardson & Wright 1984: < 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ClimateDays:
+    """Normals interpolated to each day of the year (index 0 = 1 January, 366 entries)."""
+
+    tmean_c: NDArray[np.float64]
+    wet_probability: NDArray[np.float64]
+    wet_day_mean_mm: NDArray[np.float64]
+    p_wet_after_dry: NDArray[np.float64]
+    p_wet_after_wet: NDArray[np.float64]
+    sunshine_dry: NDArray[np.float64]
+    dew_depression_c: NDArray[np.float64]
+
+
+STATIONS: tuple[Climate, ...] = (
+    Climate(
+        key="zhongmou",
+        name="Zhongmou, Henan (Zhengzhou normals)",
+        lat=34.72,
+        lon=113.98,
+        elevation_m=90.0,
+        tmean_c=(0.1, 3.2, 8.9, 15.6, 21.0, 25.8, 27.1, 25.8, 21.3, 15.8, 8.6, 2.5),
+        rain_mm=(8.8, 11.6, 28.6, 36.3, 56.4, 68.5, 155.5, 125.5, 73.6, 41.4, 24.4, 8.5),
+        wet_days=(3.6, 4.5, 6.4, 6.7, 8.1, 8.7, 12.4, 11.3, 9.0, 7.3, 5.3, 3.6),
+        dtr_clear_c=15.0,
+        sunshine_dry=0.665,
+        dew_depression_c=3.0,
+        anomaly_sd_c=2.5,
+        irrigation="supplemental",
+        default_crop="garlic",
+        et0_calibration=0.97,
+    ),
+    Climate(
+        key="korla",
+        name="Korla, Xinjiang",
+        lat=41.76,
+        lon=86.15,
+        elevation_m=930.0,
+        tmean_c=(-7.5, -2.4, 6.2, 14.6, 20.4, 24.8, 26.3, 24.9, 19.4, 11.2, 2.4, -5.1),
+        rain_mm=(1.8, 1.6, 2.2, 2.6, 7.1, 11.3, 12.8, 9.9, 5.1, 2.1, 1.5, 1.5),
+        wet_days=(1.7, 1.3, 1.1, 1.5, 3.1, 4.3, 5.0, 3.9, 2.5, 1.3, 1.0, 1.5),
+        dtr_clear_c=17.5,
+        sunshine_dry=0.73,
+        dew_depression_c=9.0,
+        anomaly_sd_c=3.0,
+        irrigation="full",
+        default_crop="fragrant_pear",
+        et0_calibration=1.05,
+        gamma_shape=0.8,
+    ),
+    Climate(
+        key="yanchuan",
+        name="Yanchuan, Shaanxi (Yan'an normals)",
+        lat=36.88,
+        lon=110.19,
+        elevation_m=800.0,
+        tmean_c=(-5.5, -1.5, 5.0, 12.5, 18.5, 22.5, 24.2, 22.5, 17.0, 10.5, 3.0, -3.5),
+        rain_mm=(4.0, 6.0, 14.0, 25.0, 42.0, 56.0, 107.0, 100.0, 68.0, 34.0, 13.0, 4.0),
+        wet_days=(2.5, 3.5, 5.0, 6.0, 8.0, 9.5, 12.0, 11.5, 10.0, 7.0, 4.0, 2.5),
+        dtr_clear_c=17.0,
+        sunshine_dry=0.80,
+        dew_depression_c=4.5,
+        anomaly_sd_c=2.8,
+        irrigation="none",
+        default_crop="jujube",
+        et0_calibration=0.9,
+    ),
+    Climate(
+        key="mengzi",
+        name="Mengzi, Yunnan",
+        lat=23.37,
+        lon=103.38,
+        elevation_m=1300.0,
+        tmean_c=(12.4, 14.5, 18.2, 21.4, 23.3, 23.3, 23.0, 22.5, 21.3, 18.8, 15.5, 12.6),
+        rain_mm=(15.0, 16.0, 27.0, 40.0, 82.0, 130.0, 170.0, 150.0, 85.0, 52.0, 30.0, 12.0),
+        wet_days=(4.0, 5.0, 6.0, 8.0, 12.0, 17.0, 20.0, 19.0, 14.0, 11.0, 6.0, 4.0),
+        dtr_clear_c=15.0,
+        sunshine_dry=0.86,
+        dew_depression_c=6.0,
+        anomaly_sd_c=1.5,
+        irrigation="supplemental",  # dry-season vegetables are watered from ponds
+        default_crop="snow_lotus_fruit",
+        et0_calibration=0.87,
+    ),
+)
+
+
+def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(min(1.0, a)))
+
+
+@lru_cache(maxsize=4096)
+def climate_at(lat: float, lon: float, elevation_m: float = 100.0) -> Climate:
+    """The climate of a place: the nearest station's within 250 km, else a generic one."""
+    nearest = min(STATIONS, key=lambda s: _distance_km(lat, lon, s.lat, s.lon))
+    if _distance_km(lat, lon, nearest.lat, nearest.lon) <= STATION_RADIUS_KM:
+        return nearest
+    return _generic(round(lat * 2) / 2, round(lon * 2) / 2, elevation_m)
+
+
+def _generic(lat: float, lon: float, elevation_m: float) -> Climate:
+    """A plausible monsoon-to-continental climate from position alone (half-degree cells).
+
+    Warmer towards the equator and lower down (lapse rate 6 C/km), a larger
+    seasonal swing inland and poleward, and summer rain that thins out
+    towards the arid interior (west of ~105 E in China).
+    """
+    arid = min(1.0, max(0.0, (105.0 - lon) / 20.0)) if 70.0 < lon < 135.0 else 0.3
+    annual_c = 20.0 - 0.4 * (abs(lat) - 20.0) - 0.006 * (elevation_m - 100.0)
+    swing_c = 5.0 + 0.55 * max(0.0, abs(lat) - 20.0) + 3.0 * arid
+    peak_doy0 = 196.0 if lat >= 0 else 15.0
+    phase = [math.cos(2 * math.pi * (d - peak_doy0) / 365.0) for d in _MID_MONTH_DOY0]
+    annual_rain = max(50.0, (1300.0 - 20.0 * (abs(lat) - 20.0)) * (1.0 - 0.93 * arid))
+    shares = [1.0 + 0.85 * p for p in phase]
+    rain = [annual_rain * s / sum(shares) for s in shares]
+    return Climate(
+        key=f"grid{lat:+.1f}{lon:+.1f}",
+        name=f"generic climate at {lat:.1f}, {lon:.1f}",
+        lat=lat,
+        lon=lon,
+        elevation_m=elevation_m,
+        tmean_c=tuple(annual_c + swing_c * p for p in phase),
+        rain_mm=tuple(rain),
+        wet_days=tuple(min(25.0, max(0.5, r / (3.0 + 0.04 * r))) for r in rain),
+        dtr_clear_c=14.0 + 4.0 * arid,
+        sunshine_dry=0.7 + 0.1 * arid,
+        dew_depression_c=3.0 + 6.0 * arid,
+        anomaly_sd_c=2.0 + 1.0 * arid,
+        irrigation="full" if arid > 0.6 else "supplemental",
+        default_crop="maize",
+    )
+
+
+def _daily(monthly: tuple[float, ...] | list[float]) -> NDArray[np.float64]:
+    """Monthly values spread over 366 days by periodic linear interpolation between mid-months."""
+    return np.interp(np.arange(366.0), _MID_MONTH_DOY0, np.asarray(monthly, float), period=365.0)
+
+
+@lru_cache(maxsize=256)
+def climate_days(climate: Climate) -> ClimateDays:
+    """The climate's normals for each day of the year, with WGEN's Markov-chain probabilities.
+
+    With wet-day probability pi and persistence r = p11 - p01, the chain's
+    stationary wet share is pi when p01 = pi (1 - r) and p11 = pi + r (1 - pi).
+    """
+    pi_m = [min(0.95, w / d) for w, d in zip(climate.wet_days, _DAYS_IN_MONTH, strict=True)]
+    mean_m = [r / max(w, 0.1) for r, w in zip(climate.rain_mm, climate.wet_days, strict=True)]
+    pi = _daily(pi_m)
+    r = climate.rain_persistence
+    # The wet season dims dry days too (haze, afternoon clouds): sunshine falls with pi.
+    sunshine = np.clip(climate.sunshine_dry - 0.5 * pi, 0.2, 0.95)
+    return ClimateDays(
+        tmean_c=_daily(climate.tmean_c),
+        wet_probability=pi,
+        wet_day_mean_mm=_daily(mean_m),
+        p_wet_after_dry=pi * (1.0 - r),
+        p_wet_after_wet=pi + r * (1.0 - pi),
+        sunshine_dry=sunshine,
+        dew_depression_c=climate.dew_depression_c * (1.0 - pi),
+    )

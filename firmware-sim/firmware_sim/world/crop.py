@@ -1,0 +1,266 @@
+"""A crop in a field through one season: phenology, canopy, biomass, stress and yield.
+
+* Phenology runs on thermal time: growing degree-days from planting (bud break
+  for orchards), McMaster & Wilhelm's method (temperatures clamped to the
+  crop's base and upper temperatures before averaging). FAO-56's four stages
+  are shares of the degree-days to maturity (the catalog's
+  ``stage_fractions``); maturity is the day the sum reaches
+  ``gdd_to_maturity``.
+* The crop coefficient follows FAO-56's Kc curve (fig. 25, eq. 66): flat
+  ``kc_ini``, a ramp to ``kc_mid``, flat, a ramp to ``kc_end``.
+* Canopy cover grows in the initial and development stages, holds, and
+  senesces in the late stage; water stress (a running mean of FAO-56's Ks)
+  shrinks it. Biomass is AquaCrop's ``WP* x sum(Tr / ET0)``; the vegetation
+  index is NDVI from cover by Trout et al. (2008), fc = 1.26 NDVI - 0.18.
+* Yield is the catalog's potential times FAO-33's water-production factor
+  ``1 - Ky (1 - Ta/Tp)`` (transpiration over planting-to-maturity; Doorenbos
+  & Kassam 1979, FAO-66 eq. 2.1), a heat factor ``exp(-s x HDD)`` (HDD:
+  degree-days of Tmax above the crop's threshold in the mid-season stage, i.e.
+  flowering and yield formation; about ``1 - s x HDD`` for mild heat, never
+  below zero for extreme), a frost factor of the same form (degree-days of
+  Tmin below the damage temperature from emergence or bud break until
+  flowering ends) and, for a crop that never matured, the square of the
+  share of thermal time it got.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.signal import lfilter
+
+from agrimatch.agronomy import CropSpec
+
+Array = NDArray[np.float64]
+
+INITIAL_COVER = 0.03  # share of CCx at emergence (annuals)
+DORMANT_COVER = 0.08  # a leafless orchard: trunks, branches, orchard floor
+SENESCENT_COVER = 0.4  # share of CCx left green at maturity (annuals)
+EMERGED = 0.05  # thermal-time share by which an annual has emerged (frost counts from here)
+KILLING_FROST_MARGIN_C = 2.0  # past its initial stage, an annual dies this far below damage
+HARD_FROST_C = -2.0  # ends an orchard's season: fruit picked, leaves fall
+LEAF_FALL_DAYS = 30  # orchards keep their leaves this long after harvest, barring frost
+STRESS_MEMORY = 0.15  # daily weight of today's Ks in the canopy's running mean (~a week)
+SEEDLING_ROOT_M = 0.25  # sown 5-15 cm deep, roots reach the second layer within days
+
+
+@dataclass(frozen=True, slots=True)
+class Phenology:
+    """Development through a season, per day of the simulated span."""
+
+    gdd: Array  # degree-days accumulated since planting (0 before)
+    progress: Array  # gdd / gdd_to_maturity
+    stage: NDArray[np.int8]  # -1 off season, 0-3 FAO-56 stages, 4 mature (awaiting harvest)
+    kc: Array
+    cover: Array  # potential canopy cover (no water stress), 0-1
+    root_depth_m: Array
+    in_field: NDArray[np.bool_]  # crop standing (orchard in leaf)
+    planting_index: int
+    maturity_index: int
+    matured: bool  # reached gdd_to_maturity (else ended by a killing frost or the span's end)
+    harvest_start_index: int
+    harvest_peak_index: int
+    harvest_end_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Growth:
+    """What a camera and a scale would see: canopy, biomass, vegetation index."""
+
+    cover: Array  # actual canopy cover, 0-1
+    biomass_t_ha: Array  # the season's above-ground biomass, dry matter
+    ndvi: Array
+
+
+@dataclass(frozen=True, slots=True)
+class YieldFactors:
+    """The season's stresses as yield multipliers (1 = no loss)."""
+
+    transpiration_ratio: float  # Ta / Tp, planting to maturity
+    water: float
+    heat_degree_days: float
+    heat: float
+    frost_degree_days: float
+    frost: float
+    maturity: float
+
+    @property
+    def combined(self) -> float:
+        return self.water * self.heat * self.frost * self.maturity
+
+
+def daily_gdd(crop: CropSpec, tmin_c: Array, tmax_c: Array) -> Array:
+    """Degree-days per day: McMaster & Wilhelm (1997) with both temperatures clamped to
+    [base, upper] before averaging, so neither a cold night nor a hot afternoon counts
+    beyond what the crop can use."""
+    low, high = crop.base_temp_c, crop.upper_temp_c
+    return (np.clip(tmax_c, low, high) + np.clip(tmin_c, low, high)) / 2.0 - low
+
+
+def _smoothstep(u: Array) -> Array:
+    u = np.clip(u, 0.0, 1.0)
+    return u * u * (3.0 - 2.0 * u)
+
+
+def phenology(
+    crop: CropSpec,
+    tmin_c: Array,
+    tmax_c: Array,
+    planting_index: int,
+    harvest_delay_days: int = 0,
+) -> Phenology:
+    """Phenology over a span of days in which the crop is planted at ``planting_index``.
+
+    The harvest starts ``harvest_delay_days`` after maturity and lasts the
+    crop's ``harvest_spread_days``; maturity is brought forward if it would
+    leave the harvest past the span's end.
+    """
+    n = len(tmin_c)
+    days = np.arange(n)
+    spread = round(crop.harvest_spread_days)
+    gdd = np.where(days >= planting_index, daily_gdd(crop, tmin_c, tmax_c), 0.0)
+    gdd = np.cumsum(gdd)
+    progress = gdd / crop.gdd_to_maturity
+
+    latest = max(planting_index + 1, n - 1 - spread - harvest_delay_days)
+    ends = [latest]
+    reached = np.flatnonzero((progress >= 1.0) & (days >= planting_index))
+    if reached.size:
+        ends.append(int(reached[0]))
+    e1, e2, e3, _ = crop.stage_ends
+    if crop.perennial:
+        # Fruit still on the tree at the first hard autumn frost is picked then.
+        frozen = np.flatnonzero(
+            (tmin_c <= HARD_FROST_C) & (progress >= e2) & (days > planting_index)
+        )
+    else:
+        killing = crop.frost_damage_temp_c - KILLING_FROST_MARGIN_C
+        frozen = np.flatnonzero((tmin_c <= killing) & (progress > e1) & (days > planting_index))
+    if frozen.size:
+        ends.append(int(frozen[0]))
+    maturity = min(ends)
+    matured = bool(progress[maturity] >= 1.0)
+    progress = np.where(days <= maturity, progress, progress[maturity])
+
+    start = min(n - 1, maturity + harvest_delay_days)
+    peak = min(n - 1, start + round(0.4 * spread))
+    end = min(n - 1, start + spread)
+
+    if crop.perennial:
+        cold = np.flatnonzero((days > end) & (tmin_c <= HARD_FROST_C))
+        leaf_fall = min(n - 1, end + LEAF_FALL_DAYS, int(cold[0]) if cold.size else n - 1)
+        in_field = (days >= planting_index) & (days <= leaf_fall)
+    else:
+        in_field = (days >= planting_index) & (days <= end)
+    growing = (days >= planting_index) & (days <= maturity)
+
+    stage = np.full(n, -1, dtype=np.int8)
+    stage[growing] = np.searchsorted(np.array([e1, e2, e3]), progress[growing], side="right")
+    stage[in_field & (days > maturity)] = 4
+
+    # FAO-56 eq. 66: linear between the stage corners.
+    kc_curve = np.interp(
+        progress,
+        [0.0, e1, e2, e3, 1.0],
+        [crop.kc_ini, crop.kc_ini, crop.kc_mid, crop.kc_mid, crop.kc_end],
+    )
+    ccx = crop.max_canopy_cover
+    if crop.perennial:
+        leafing = DORMANT_COVER + (ccx - DORMANT_COVER) * _smoothstep(progress / e2)
+        cover = np.where(growing, leafing, np.where(in_field, 0.9 * ccx, DORMANT_COVER))
+        kc = np.where(growing, kc_curve, np.where(in_field, crop.kc_end, crop.kc_ini))
+        root = np.full(n, crop.root_depth_max_m)
+    else:
+        rising = ccx * (INITIAL_COVER + (1.0 - INITIAL_COVER) * _smoothstep(progress / e2))
+        late = np.clip((progress - e3) / (1.0 - e3), 0.0, 1.0)
+        green = np.where(progress < e3, rising, ccx * (1.0 - (1.0 - SENESCENT_COVER) * late))
+        cover = np.where(growing, green, np.where(in_field, SENESCENT_COVER * ccx, 0.0))
+        kc = np.where(growing, kc_curve, np.where(in_field, crop.kc_end, 0.0))
+        # FAO-56 ch. 8: the root zone deepens with the canopy, to its maximum by mid season.
+        deepening = np.clip(progress / e2, 0.0, 1.0)
+        seedling = min(SEEDLING_ROOT_M, crop.root_depth_max_m)
+        root = np.where(
+            in_field, seedling + (crop.root_depth_max_m - seedling) * deepening, seedling
+        )
+    return Phenology(
+        gdd=gdd,
+        progress=progress,
+        stage=stage,
+        kc=kc,
+        cover=cover,
+        root_depth_m=root,
+        in_field=in_field,
+        planting_index=planting_index,
+        maturity_index=maturity,
+        matured=matured,
+        harvest_start_index=start,
+        harvest_peak_index=peak,
+        harvest_end_index=end,
+    )
+
+
+def ndvi_from_cover(cover: Array) -> Array:
+    """An NDVI-like index for canopy cover: Trout et al. (2008) fc = 1.26 NDVI - 0.18,
+    inverted and kept to 0.1-0.9."""
+    return np.clip((cover + 0.18) / 1.26, 0.1, 0.9)
+
+
+def growth(
+    crop: CropSpec, phen: Phenology, ks: Array, transpiration_mm: Array, et0_mm: Array
+) -> Growth:
+    """Actual canopy, biomass and vegetation index, given the season's water stress.
+
+    The canopy shrinks with a week-long running mean of Ks (a wilted, rolled,
+    yellowing canopy shades less) down to 30 % of its potential; biomass is
+    AquaCrop's ``WP* x sum(Tr / ET0)`` from planting, zero off the field.
+    """
+    memory, _ = lfilter(
+        [STRESS_MEMORY], [1.0, -(1.0 - STRESS_MEMORY)], ks, zi=[1.0 - STRESS_MEMORY]
+    )
+    cover = np.where(phen.in_field, phen.cover * (0.3 + 0.7 * memory), phen.cover)
+    normalised = np.where(phen.in_field, transpiration_mm / np.maximum(et0_mm, 0.5), 0.0)
+    biomass = np.cumsum(crop.water_productivity_g_m2 * normalised) / 100.0  # g/m2 -> t/ha
+    biomass = np.where(phen.in_field, biomass, 0.0)
+    return Growth(cover=cover, biomass_t_ha=biomass, ndvi=ndvi_from_cover(cover))
+
+
+def yield_factors(
+    crop: CropSpec,
+    phen: Phenology,
+    tmin_c: Array,
+    tmax_c: Array,
+    transpiration_mm: Array,
+    transpiration_potential_mm: Array,
+) -> YieldFactors:
+    """Water, heat, frost and maturity multipliers on the potential yield."""
+    season = slice(phen.planting_index, phen.maturity_index + 1)
+    potential = float(transpiration_potential_mm[season].sum())
+    ratio = float(transpiration_mm[season].sum()) / potential if potential > 0.0 else 1.0
+    water = max(0.0, 1.0 - crop.ky * (1.0 - ratio))  # FAO-33 water-production function
+
+    flowering = phen.stage == 2
+    heat_dd = float(np.maximum(0.0, tmax_c[flowering] - crop.heat_stress_threshold_c).sum())
+    heat = math.exp(-crop.heat_sensitivity_per_degree_day * heat_dd)
+
+    _, e2, e3, _ = crop.stage_ends
+    growing = (phen.stage >= 0) & (phen.stage <= 3)
+    if crop.perennial:
+        tender = growing & (phen.progress <= e2)  # bud break to fruit set
+    else:
+        tender = growing & (phen.progress > EMERGED) & (phen.progress <= e3)
+    frost_dd = float(np.maximum(0.0, crop.frost_damage_temp_c - tmin_c[tender]).sum())
+    frost = math.exp(-crop.frost_sensitivity_per_degree_day * frost_dd)
+
+    reached = min(1.0, float(phen.progress[phen.maturity_index]))
+    return YieldFactors(
+        transpiration_ratio=ratio,
+        water=water,
+        heat_degree_days=heat_dd,
+        heat=heat,
+        frost_degree_days=frost_dd,
+        frost=frost,
+        maturity=1.0 if phen.matured else reached * reached,
+    )
