@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from agrimatch.contract.telemetry import decode_telemetry  # noqa: E402
 from agrimatch.contract.topics import TELEMETRY_SUBSCRIPTION  # noqa: E402
 from agrimatch.mqtt import MqttEndpoint, make_paho_client  # noqa: E402
-from ingest.points import readings_to_points  # noqa: E402
+from agrimatch.store.measurements import readings_to_points  # noqa: E402
 from tests.loadgen import Publisher, make_messages  # noqa: E402
 from tests.services import InfluxServer, MosquittoServer, find_binary  # noqa: E402
 

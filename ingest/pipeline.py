@@ -31,9 +31,9 @@ from agrimatch.contract.telemetry import (
 )
 from agrimatch.contract.topics import TopicError, TopicKind, parse_topic
 from agrimatch.store import Point, StoreUnavailable, TelemetryStore, WriteResult
+from agrimatch.store.measurements import readings_to_points
 from ingest.deadletter import DeadLetter, DeadLetterSink
 from ingest.metrics import IngestMetrics
-from ingest.points import readings_to_points
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from agrimatch.cli.demo import DemoOptions, run_demo
 from agrimatch.contract.sensors import SENSORS
+from agrimatch.scenario import load_scenario
 from agrimatch.settings import Settings
 from agrimatch.store import Aggregation
 from agrimatch.store.embedded import EmbeddedStore
@@ -22,11 +23,13 @@ def test_demo_numbers_agree_with_the_store(tmp_path, monkeypatch):
     with open(os.devnull, "w") as quiet:
         summary = run_demo(
             settings,
-            DemoOptions(duration_s=4, devices=12, speed=120, seed=3, garbage=4),
+            DemoOptions(
+                duration_s=4, speed=120, scenario=load_scenario("default"), realism=True, garbage=4
+            ),
             Console(file=quiet),
         )
-    assert summary.devices == 12
-    assert summary.readings_sent >= 12 * 12 * 4
+    assert summary.devices == 9  # the default scenario's 8 field nodes and 1 canopy camera
+    assert summary.readings_sent >= 8 * 12 * 4
     assert summary.readings_stored == summary.readings_sent
     assert summary.dead_lettered == summary.garbage_sent == 4
     assert summary.consistent
@@ -49,7 +52,7 @@ def test_demo_command_runs_with_nothing_configured(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")}
     env["AGRIMATCH_DATA_DIR"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "agrimatch", "demo", "--duration", "3", "--devices", "5"],
+        [sys.executable, "-m", "agrimatch", "demo", "--duration", "3"],
         env=env,
         capture_output=True,
         text=True,

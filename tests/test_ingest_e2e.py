@@ -23,6 +23,7 @@ from agrimatch.contract.telemetry import Reading
 from agrimatch.contract.topics import DeviceAddress
 from agrimatch.mqtt import MqttEndpoint, make_paho_client
 from agrimatch.settings import Settings
+from firmware_sim import plan_fleet
 from tests.loadgen import (
     Publisher,
     Sent,
@@ -97,9 +98,8 @@ def test_every_reading_of_a_60_device_fleet_is_stored_exactly_once(
     stats = run_fleet_until(
         endpoint,
         clock,
-        devices=60,
+        plan_fleet(60, seed=7, interval_s=60),
         seed=7,
-        interval_s=60,
         duration_s=1800,
         stop=threading.Event(),
         on_publish=on_publish,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.progress import TaskID
 from rich.table import Table
 
 from agrimatch.clock import make_clock
@@ -23,6 +25,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+
+T = TypeVar("T")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -114,11 +118,20 @@ sim_app = typer.Typer(
 app.add_typer(sim_app, name="sim")
 
 
+ScenarioOption = Annotated[
+    str | None,
+    typer.Option(help="Scenario: a shipped name (default, garlic-glut, ...) or a TOML file"),
+]
+
+
 @sim_app.callback()
 def sim(
     ctx: typer.Context,
-    devices: Annotated[int, typer.Option(min=1, help="Number of simulated sensor nodes")] = 50,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same fleet and readings")] = 1,
+    scenario: ScenarioOption = None,
+    devices: Annotated[
+        int, typer.Option(min=1, help="Without --scenario: number of sensor nodes")
+    ] = 50,
+    seed: Annotated[int, typer.Option(help="Without --scenario: random seed")] = 1,
     speed: Annotated[
         float, typer.Option(min=0.001, help="Simulated seconds per real second")
     ] = 1.0,
@@ -126,16 +139,21 @@ def sim(
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many simulated seconds (default: run)")
     ] = None,
+    realism: Annotated[
+        bool, typer.Option(help="5G outages, sensor faults, clock drift, battery sleep")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a simulated fleet publishing SenML telemetry to AGRIMATCH_MQTT_URL.
 
+    With --scenario the fleet is the scenario's devices on their fields;
     `agrimatch sim backfill --help` writes past seasons instead.
     """
-    from agrimatch.cli.wiring import run_fleet_until
-
     if ctx.invoked_subcommand is not None:
         return
+    from agrimatch.cli.wiring import fleet_specs, run_fleet_until
+    from agrimatch.mqtt import MqttEndpoint
+
     _logging(verbose)
     settings = _settings()
     if settings.mqtt_embedded:
@@ -143,25 +161,127 @@ def sim(
             "[red]error:[/] AGRIMATCH_MQTT_URL is unset: `agrimatch sim` needs a broker"
         )
         raise typer.Exit(2)
-    from agrimatch.mqtt import MqttEndpoint
-
+    specs, seed = _scenario_or_exit(lambda: fleet_specs(scenario, devices, seed, interval))
     stop = threading.Event()
     _stop_on_signals(stop)
     clock = make_clock(settings.clock_start, speed)
     stats = run_fleet_until(
-        MqttEndpoint.from_settings(settings), clock, devices, seed, interval, duration, stop
+        MqttEndpoint.from_settings(settings), clock, specs, seed, duration, stop, realism=realism
     )
     console.print(
         f"devices {stats.devices}, messages {stats.messages_sent}, readings {stats.readings_sent}"
     )
 
 
+def _scenario_or_exit(load: Callable[[], T]) -> T:
+    from agrimatch.scenario import ScenarioError
+
+    try:
+        return load()
+    except ScenarioError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@sim_app.command("backfill")
+def sim_backfill(
+    scenario: Annotated[
+        str, typer.Option(help="Scenario: a shipped name (garlic-glut, ...) or a TOML file")
+    ] = "default",
+    seasons: Annotated[
+        int | None, typer.Option(min=1, help="Seasons to write (default: the scenario's)")
+    ] = None,
+    interval: Annotated[
+        float, typer.Option(min=60.0, help="Telemetry sampling interval in the past, seconds")
+    ] = 3600.0,
+    via: Annotated[
+        str, typer.Option(help="store: straight into the store (fast); mqtt: through the broker")
+    ] = "store",
+    realism: Annotated[
+        bool, typer.Option(help="Sensor faults, clock drift and battery sleep in the history")
+    ] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Write a scenario's past seasons: telemetry, platform demand, truth and campaigns.
+
+    Telemetry and demand go to the store (AGRIMATCH_INFLUX_URL or the embedded
+    store); the truth (yields, harvest windows) and campaign history go to the
+    registry (AGRIMATCH_DATABASE_URL or SQLite in AGRIMATCH_DATA_DIR). With
+    --via mqtt, telemetry is published to AGRIMATCH_MQTT_URL for ingest to store
+    (start ingest with AGRIMATCH_INGEST_MAX_AGE_DAYS beyond the seasons).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from agrimatch.cli.wiring import open_configured_store, open_registry
+    from agrimatch.mqtt import MqttEndpoint
+    from agrimatch.scenario import load_scenario
+    from firmware_sim.backfill import BackfillOptions, MqttSink, StoreSink, TelemetrySink, backfill
+
+    _logging(verbose)
+    settings = _settings()
+    if via not in ("store", "mqtt"):
+        err_console.print(f"[red]error:[/] --via must be store or mqtt, not {via!r}")
+        raise typer.Exit(2)
+    if via == "mqtt" and settings.mqtt_embedded:
+        err_console.print("[red]error:[/] --via mqtt needs AGRIMATCH_MQTT_URL")
+        raise typer.Exit(2)
+    loaded = _scenario_or_exit(lambda: load_scenario(scenario))
+    store = open_configured_store(settings)
+    sessions = open_registry(settings)
+    sink: TelemetrySink
+    sink = MqttSink(MqttEndpoint.from_settings(settings)) if via == "mqtt" else StoreSink(store)
+    columns = (
+        "[bold]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=err_console) as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def report(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = progress.add_task(stage, total=total)
+                progress.update(tasks[stage], completed=done)
+
+            result = backfill(
+                loaded,
+                store,
+                sessions,
+                sink,
+                BackfillOptions(seasons=seasons, interval_s=interval, realism=realism),
+                report,
+            )
+    finally:
+        if isinstance(sink, MqttSink):
+            sink.close()
+        store.close()
+    table = Table(title=f"backfill {loaded.name}", show_header=False)
+    table.add_row("seasons", ", ".join(str(y) for y in result.years))
+    table.add_row("field-seasons (truth recorded)", f"{result.field_seasons:,}")
+    table.add_row("devices", f"{result.devices:,}")
+    table.add_row(
+        "telemetry points / readings", f"{result.telemetry_points:,} / {result.readings:,}"
+    )
+    table.add_row("demand points", f"{result.demand_points:,}")
+    table.add_row("campaigns (history)", f"{result.campaigns:,}")
+    table.add_row(
+        "time", f"{result.seconds:,.1f} s ({result.readings_per_minute:,.0f} readings/min)"
+    )
+    console.print(table)
+
+
 @app.command()
 def demo(
     duration: Annotated[float, typer.Option(min=1.0, help="Real seconds to run the fleet")] = 20.0,
-    devices: Annotated[int, typer.Option(min=1, help="Simulated sensor nodes")] = 50,
+    scenario: Annotated[
+        str, typer.Option(help="Scenario whose devices run: a shipped name or a TOML file")
+    ] = "default",
     speed: Annotated[float, typer.Option(min=1.0, help="Simulated seconds per real second")] = 60.0,
-    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+    realism: Annotated[
+        bool, typer.Option(help="5G outages, sensor faults, clock drift, battery sleep")
+    ] = True,
     garbage: Annotated[
         int, typer.Option(min=0, help="Malformed messages to inject, to show dead-lettering")
     ] = 3,
@@ -169,14 +289,19 @@ def demo(
 ) -> None:
     """Fleet → MQTT → ingest → store, with nothing configured; prints a summary.
 
-    Runs an in-process broker (amqtt) and the embedded store unless
-    AGRIMATCH_MQTT_URL / AGRIMATCH_INFLUX_URL point elsewhere.
+    Runs the scenario's devices (default: the small `default` world) in an
+    in-process broker (amqtt) and the embedded store unless
+    AGRIMATCH_MQTT_URL / AGRIMATCH_INFLUX_URL point elsewhere. Exits 1 if the
+    store disagrees with what the devices sent.
     """
     from agrimatch.cli.demo import DemoOptions, print_summary, run_demo
+    from agrimatch.scenario import load_scenario
 
     _logging(verbose)
     settings = _settings()
-    summary = run_demo(settings, DemoOptions(duration, devices, speed, seed, garbage), console)
+    loaded = _scenario_or_exit(lambda: load_scenario(scenario))
+    options = DemoOptions(duration, speed, loaded, realism, garbage)
+    summary = run_demo(settings, options, console)
     print_summary(summary, console)
     if not summary.consistent:
         raise typer.Exit(1)

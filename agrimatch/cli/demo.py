@@ -24,10 +24,12 @@ from agrimatch.contract.telemetry import Reading
 from agrimatch.contract.topics import DeviceAddress
 from agrimatch.embedded_broker import EmbeddedBroker
 from agrimatch.mqtt import MqttEndpoint, make_paho_client
+from agrimatch.scenario import Scenario
 from agrimatch.settings import Settings
 from agrimatch.store import Aggregation, TelemetryStore
 from agrimatch.store.factory import open_store
 from firmware_sim import FleetStats
+from firmware_sim.layout import plan_from_scenario
 from ingest.mqtt_consumer import MqttIngest
 
 INTERVAL_S = 60.0
@@ -37,9 +39,9 @@ SHOWN_SENSORS = ("air_temp", "air_rh", "soil_moisture_10cm", "solar_rad", "batte
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
     duration_s: float
-    devices: int
     speed: float
-    seed: int
+    scenario: Scenario
+    realism: bool
     garbage: int
 
 
@@ -159,16 +161,18 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
         stop = threading.Event()
         result: dict[str, FleetStats] = {}
 
+        specs = plan_from_scenario(options.scenario, interval_s=INTERVAL_S)
+
         def fleet() -> None:
             result["stats"] = run_fleet_until(
                 endpoint,
                 clock,
-                options.devices,
-                options.seed,
-                INTERVAL_S,
+                specs,
+                options.scenario.seed,
                 options.duration_s * options.speed,
                 stop,
                 on_publish=ledger.add,
+                realism=options.realism,
             )
 
         fleet_thread = threading.Thread(target=fleet, name="fleet", daemon=True)
@@ -188,7 +192,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
     return DemoSummary(
         broker=broker_name,
         store=store_name,
-        devices=stats.devices if stats else options.devices,
+        devices=stats.devices if stats else len(specs),
         messages_sent=ledger.messages,
         readings_sent=ledger.readings,
         readings_stored=stored,

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from agrimatch.clock import Clock, RealClock
 from agrimatch.contract.telemetry import Reading, TimeLimits
 from agrimatch.contract.topics import DeviceAddress
 from agrimatch.mqtt import MqttEndpoint
+from agrimatch.registry import database_url, make_engine, migrate, session_factory
+from agrimatch.scenario import load_scenario
 from agrimatch.settings import Settings
 from agrimatch.store import TelemetryStore
 from agrimatch.store.factory import open_store
-from firmware_sim import Fleet, FleetStats, plan_fleet
+from firmware_sim import DeviceSpec, Fleet, FleetStats, plan_fleet
+from firmware_sim.device import DeviceRealism
+from firmware_sim.layout import plan_from_scenario
 from ingest.deadletter import DeadLetterSink
 from ingest.mqtt_consumer import IngestOptions, MqttIngest
 from ingest.pipeline import RetryPolicy, TelemetryPipeline
@@ -71,14 +77,18 @@ def build_ingest(
 def run_fleet_until(
     endpoint: MqttEndpoint,
     clock: Clock,
-    devices: int,
+    specs: Sequence[DeviceSpec],
     seed: int,
-    interval_s: float,
     duration_s: float | None,
     stop: threading.Event,
     on_publish: PublishCallback | None = None,
+    realism: bool = False,
 ) -> FleetStats:
-    """Run a planned fleet until ``duration_s`` of clock time passes or ``stop`` is set."""
+    """Run a fleet until ``duration_s`` of clock time passes or ``stop`` is set.
+
+    ``realism`` gives the devices 5G outages, faults, clock drift and battery
+    sleep (:class:`firmware_sim.device.DeviceRealism`); off, they are ideal.
+    """
 
     async def main() -> FleetStats:
         done = asyncio.Event()
@@ -87,8 +97,30 @@ def run_fleet_until(
             target=lambda: (stop.wait(), loop.call_soon_threadsafe(done.set)), daemon=True
         ).start()
         fleet = Fleet(
-            plan_fleet(devices, seed, interval_s), endpoint, clock, seed, on_publish=on_publish
+            specs,
+            endpoint,
+            clock,
+            seed,
+            on_publish=on_publish,
+            realism=DeviceRealism() if realism else None,
         )
         return await fleet.run(duration_s, done)
 
     return asyncio.run(main())
+
+
+def fleet_specs(
+    scenario: str | None, devices: int, seed: int, interval_s: float
+) -> tuple[list[DeviceSpec], int]:
+    """The devices of a scenario (and its seed), or a planned fleet of ``devices``."""
+    if scenario is None:
+        return plan_fleet(devices, seed, interval_s), seed
+    loaded = load_scenario(scenario)
+    return plan_from_scenario(loaded, interval_s=interval_s), loaded.seed
+
+
+def open_registry(settings: Settings) -> sessionmaker[Session]:
+    """The registry database (AGRIMATCH_DATABASE_URL or SQLite in the data dir), migrated."""
+    engine = make_engine(database_url(settings))
+    migrate(engine)
+    return session_factory(engine)

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from agrimatch.contract import DeviceAddress
-from agrimatch.contract.sensors import FIELD_NODE_SENSORS
-from agrimatch.scenario import Anomaly
+from agrimatch.contract.sensors import CAMERA_NODE_SENSORS, FIELD_NODE_SENSORS
+from agrimatch.registry.repository import device_ids
+from agrimatch.scenario import Anomaly, Scenario
+from firmware_sim import _noise
 
 # Growing regions named in the design (the social-commerce cases it cites), as
 # (latitude, longitude) centres. Farms are scattered around them so the fleet
@@ -140,4 +142,48 @@ def plan_fleet(devices: int, seed: int, interval_s: float = 60.0) -> list[Device
                 region=region,
             )
         )
+    return specs
+
+
+def plan_from_scenario(
+    scenario: Scenario, interval_s: float = 60.0, camera_interval_s: float = 3600.0
+) -> list[DeviceSpec]:
+    """The devices a scenario installs: its fields' sensor nodes and canopy cameras.
+
+    Device ids are the registry's (:func:`agrimatch.registry.device_ids`), so
+    topics, store tags and registry rows name the same device. Each device
+    knows its field (crop, soil, planting) and the anomalies of its region,
+    which the world model needs; phases are spread deterministically by id.
+    """
+    if not interval_s > 0 or not camera_interval_s > 0:
+        raise ValueError("intervals must be positive")
+    regions = {r.id: r for r in scenario.regions}
+    specs = []
+    for farm in scenario.all_farms():
+        region = regions[farm.region]
+        anomalies = tuple(a for a in scenario.anomalies if a.region == farm.region)
+        for plan in farm.fields:
+            for device_id, kind in device_ids(
+                farm.id, plan.id, sensors=plan.devices, camera=plan.camera
+            ):
+                camera = kind == "camera"
+                interval = camera_interval_s if camera else interval_s
+                specs.append(
+                    DeviceSpec(
+                        address=DeviceAddress(farm.id, plan.id, device_id),
+                        interval_s=interval,
+                        phase_s=round(
+                            _noise.uniform(scenario.seed, "phase", device_id, 0) * interval, 3
+                        ),
+                        lat=farm.lat,
+                        lon=farm.lon,
+                        region=farm.region,
+                        sensors=CAMERA_NODE_SENSORS if camera else FIELD_NODE_SENSORS,
+                        crop=plan.crop,
+                        soil=plan.soil,
+                        planting=plan.planting,
+                        elevation_m=region.elevation_m,
+                        anomalies=anomalies,
+                    )
+                )
     return specs

@@ -14,10 +14,11 @@ from datetime import date, datetime
 from itertools import islice
 from zoneinfo import ZoneInfo
 
+from agrimatch.store.measurements import DEMAND_MEASUREMENT
 from agrimatch.store.port import Point, Rejected, StoreError, TelemetryStore
 from firmware_sim.market.demand import DemandSeries
 
-MEASUREMENT = "demand"
+MEASUREMENT = DEMAND_MEASUREMENT
 _CHINA = ZoneInfo("Asia/Shanghai")
 
 

@@ -1,4 +1,10 @@
-"""Readings → store points: one point per device and sample time, one field per sensor."""
+"""The store's schema: measurements, their tags, and readings → telemetry points.
+
+``telemetry`` has tags farm, field, device and one field per sensor;
+``demand`` has tags platform, crop, region and fields quantity_kg, orders,
+price. Ingest and the simulator's backfill both build points here, so the
+schema lives once.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,10 @@ from collections.abc import Iterable
 
 from agrimatch.contract.telemetry import Reading
 from agrimatch.contract.topics import DeviceAddress
-from agrimatch.store import Point
+from agrimatch.store.port import Point
 
 TELEMETRY_MEASUREMENT = "telemetry"
+DEMAND_MEASUREMENT = "demand"
 
 
 def readings_to_points(address: DeviceAddress, readings: Iterable[Reading]) -> list[Point]:
