@@ -35,7 +35,6 @@ from agrimatch.registry import (
     list_seasons,
     make_engine,
     migrate,
-    planting_date,
     record_campaign_outcome,
     record_campaigns,
     record_season_truth,
@@ -535,10 +534,12 @@ def test_device_ids_are_valid_topic_ids_or_an_error() -> None:
         device_ids(long_farm, "f" * 23, sensors=1, camera=False)  # 65 characters
 
 
-def test_planting_date_clamps_to_the_month() -> None:
-    assert planting_date(2023, "02-29") == date(2023, 2, 28)
-    assert planting_date(2024, "02-29") == date(2024, 2, 29)
-    assert planting_date(2024, "10-01") == date(2024, 10, 1)
+def test_planting_date_clamps_to_the_month_and_sows_garlic_the_autumn_before() -> None:
+    from agrimatch.agronomy.seasons import planting_date
+
+    assert planting_date("maize", "02-29", 2023) == date(2023, 2, 28)
+    assert planting_date("maize", "02-29", 2024) == date(2024, 2, 29)
+    assert planting_date("garlic", "10-01", 2024) == date(2023, 10, 1)
 
 
 def test_the_default_database_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:

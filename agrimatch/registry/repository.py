@@ -9,7 +9,6 @@ once, leaves the same rows.
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -20,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
 from agrimatch.agronomy import CROPS
+from agrimatch.agronomy.seasons import planting_date
 from agrimatch.contract.topics import ID_RE
 from agrimatch.registry.db import RegistryError
 from agrimatch.registry.models import (
@@ -103,12 +103,6 @@ def device_ids(
                 f"({ID_RE.pattern}): shorten farm {farm_id!r} or field {field_id!r}"
             )
     return ids
-
-
-def planting_date(year: int, month_day: str) -> date:
-    """The planting date of ``month_day`` ("MM-DD") in ``year``; 02-29 is 02-28 in other years."""
-    month, day = (int(part) for part in month_day.split("-"))
-    return date(year, month, min(day, calendar.monthrange(year, month)[1]))
 
 
 # -- upserts -------------------------------------------------------------------
@@ -207,7 +201,7 @@ def upsert_scenario(
                 | {
                     "year": year,
                     "crop": plan.crop,
-                    "planted_on": planting_date(year, plan.planting),
+                    "planted_on": planting_date(plan.crop, plan.planting, year),
                     "area_ha": plan.area_ha,
                 }
                 for year in years
@@ -265,7 +259,7 @@ def record_season_truth(
             field_id=field_id,
             year=year,
             crop=field.crop,
-            planted_on=planting_date(year, field.planting_month_day),
+            planted_on=planting_date(field.crop, field.planting_month_day, year),
             area_ha=field.area_ha,
         )
         session.add(season)

@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from agrimatch.agronomy import CROPS, SOILS
+from agrimatch.agronomy.seasons import season_year_of
 from agrimatch.contract import SENSORS
 from agrimatch.contract.telemetry import Reading
 from agrimatch.scenario import Anomaly
@@ -37,7 +38,7 @@ from firmware_sim.layout import DeviceSpec, region_centre
 from firmware_sim.world import diurnal
 from firmware_sim.world import soil as world_soil
 from firmware_sim.world._climate import Climate, climate_at
-from firmware_sim.world.season import FarmSite, FieldSetup, season_year_of, simulate_season
+from firmware_sim.world.season import FarmSite, FieldSetup, simulate_season
 from firmware_sim.world.weather import DailyWeather, around
 
 DAY_S = 86_400.0

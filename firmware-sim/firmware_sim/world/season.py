@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agrimatch.agronomy import CROPS, SOILS, CropSpec
+from agrimatch.agronomy.seasons import planting_date
 from agrimatch.scenario import Anomaly, Farm, FieldPlan, Region, Scenario
 from firmware_sim.world import crop as crop_model
 from firmware_sim.world import soil as soil_model
@@ -173,22 +174,6 @@ _RECORD_FIELDS = (
     "farm_factor",
     "season_factor",
 )
-
-
-def planting_date(crop: CropSpec, planting: str, year: int) -> date:
-    """The planting (bud-break) day of season ``year``; autumn-sown crops in ``year - 1``."""
-    month, day = (int(x) for x in planting.split("-"))
-    calendar_year = year - 1 if crop.sown_before_winter else year
-    last = (date(calendar_year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)).day
-    return date(calendar_year, month, min(day, last))
-
-
-def season_year_of(crop: CropSpec, planting: str, day: date) -> int:
-    """The season whose crop year holds ``day``."""
-    for year in (day.year + 1, day.year, day.year - 1):
-        if planting_date(crop, planting, year) <= day:
-            return year
-    return day.year - 2  # unreachable for real month-days; keeps the type simple
 
 
 def irrigation_for(climate: Climate, crop: CropSpec, diligence: float) -> soil_model.Irrigation:
