@@ -1,0 +1,468 @@
+"""Features as of a date, harvest windows and weekly supply, on simulated seasons.
+
+The simulator's daily arrays stand in for the store's daily aggregates (a
+DAILY_FIELD_COLUMNS frame built here); one test reads the same frame back
+from a backfilled embedded store through ``daily_field_frame``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agrimatch.agronomy import CROPS
+from agrimatch.registry import make_engine, migrate, session_factory
+from agrimatch.registry.repository import list_seasons
+from agrimatch.scenario import Anomaly, Farm, FieldPlan, Region, parse_scenario
+from firmware_sim.backfill import BackfillOptions, StoreSink, backfill
+from firmware_sim.world.season import SeasonTruth, simulate_field_season
+from forecasting.features import (
+    CATEGORICAL_COLUMNS,
+    FEATURE_COLUMNS,
+    FEATURES_FRAME_COLUMNS,
+    field_features,
+)
+from forecasting.frames import DAILY_FIELD_COLUMNS, FIELD_SEASON_COLUMNS, SUPPLY_COLUMNS
+from forecasting.harvest import (
+    HARVEST_WINDOW_COLUMNS,
+    gdd_climatology,
+    harvest_window,
+    harvest_windows,
+    weekly_supply,
+)
+from forecasting.telemetry_frames import daily_field_frame, day_start_ms
+
+SEED = 11
+ZHONGMOU = Region(id="zhongmou", name="Zhongmou", lat=34.72, lon=113.98, elevation_m=90)
+YANCHUAN = Region(id="yanchuan", name="Yanchuan", lat=36.88, lon=110.19, elevation_m=800)
+
+
+def _farm(farm_id: str, region: Region, *plans: FieldPlan, shift: float = 0.0) -> Farm:
+    return Farm(
+        id=farm_id, region=region.id, lat=region.lat + shift, lon=region.lon - shift, fields=plans
+    )
+
+
+GARLIC = FieldPlan(id="f1", crop="garlic", area_ha=3.0, planting="10-01")
+MAIZE = FieldPlan(id="f2", crop="maize", area_ha=5.0, planting="06-10", soil="silt_loam")
+TOMATO = FieldPlan(id="f3", crop="tomato", area_ha=1.5, planting="04-15", camera=True)
+FARM = _farm("farm-a", ZHONGMOU, GARLIC, MAIZE, TOMATO)
+
+
+def _daily(truth: SeasonTruth, camera: bool = False) -> pd.DataFrame:
+    """The season as the store would give it: planting to the end of harvest, daily."""
+    d = truth.daily
+    n = (truth.harvest_end - truth.planted_on).days + 1
+    return pd.DataFrame(
+        {
+            "farm": truth.farm,
+            "field": truth.field,
+            "day": [truth.planted_on + timedelta(days=k) for k in range(n)],
+            "air_temp_min_c": d.tmin_c[:n],
+            "air_temp_max_c": d.tmax_c[:n],
+            "air_temp_mean_c": d.tmean_c[:n],
+            "rain_mm": d.rain_mm[:n],
+            "solar_rad_mj_m2": d.radiation_mj_m2[:n],
+            "air_rh_mean_pct": 65.0,
+            "soil_moisture_10cm_pct": d.soil_moisture_10cm_pct[:n],
+            "soil_moisture_30cm_pct": d.soil_moisture_30cm_pct[:n],
+            "soil_temp_mean_c": d.soil_temp_c[:n],
+            "ndvi": d.ndvi[:n] if camera else np.nan,
+        }
+    ).loc[:, list(DAILY_FIELD_COLUMNS)]
+
+
+def _seasons(truths: list[SeasonTruth]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{c: getattr(t, c) for c in FIELD_SEASON_COLUMNS} for t in truths],
+        columns=list(FIELD_SEASON_COLUMNS),
+    )
+
+
+def _simulate(farm: Farm, years: range, region: Region = ZHONGMOU, **kw) -> list[SeasonTruth]:
+    return [
+        simulate_field_season(farm, plan, region, year, SEED, **kw)
+        for year in years
+        for plan in farm.fields
+    ]
+
+
+@pytest.fixture(scope="module")
+def world() -> tuple[list[SeasonTruth], pd.DataFrame, pd.DataFrame]:
+    truths = _simulate(FARM, range(2022, 2025))
+    daily = pd.concat([_daily(t, camera=t.field == TOMATO.id) for t in truths], ignore_index=True)
+    return truths, daily, _seasons(truths)
+
+
+# -- features ---------------------------------------------------------------------------
+
+
+def test_features_frame_has_the_season_columns_as_of_and_every_feature(world):
+    _, daily, seasons = world
+    features = field_features(daily, seasons, date(2023, 7, 1))
+    assert tuple(features.columns) == FEATURES_FRAME_COLUMNS
+    assert len(features) == len(seasons)
+    assert set(CATEGORICAL_COLUMNS) <= set(features.columns)
+    assert (features["as_of"] == date(2023, 7, 1)).all()
+    assert all(features[c].dtype == np.float64 for c in FEATURE_COLUMNS)
+
+
+@pytest.mark.parametrize("as_of", [date(2023, 1, 20), date(2023, 6, 1), date(2023, 8, 15)])
+def test_no_day_on_or_after_as_of_changes_any_feature(world, as_of):
+    _, daily, seasons = world
+    before = field_features(daily, seasons, as_of)
+
+    future = pd.to_datetime(daily["day"]).dt.date >= as_of
+    tampered = daily.copy()
+    values = [c for c in DAILY_FIELD_COLUMNS if c not in ("farm", "field", "day")]
+    tampered.loc[future, values] = tampered.loc[future, values] * 3.0 + 40.0
+    tampered = tampered.drop(tampered.index[future][::3])  # and an outage in the future
+    extra = daily.loc[future].head(50).copy()
+    extra["day"] = [d + timedelta(days=400) for d in extra["day"]]  # rows beyond the season
+    on_the_day = daily.loc[~future].tail(5).copy()
+    on_the_day["day"] = as_of  # a row exactly on as_of
+    on_the_day[values] = 99.0
+    tampered = pd.concat([tampered, extra, on_the_day], ignore_index=True)
+
+    after = field_features(tampered, seasons, as_of)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_gdd_never_falls_as_as_of_moves_on(world):
+    _, daily, seasons = world
+    days = [date(2022, 9, 1) + timedelta(days=20 * k) for k in range(40)]
+    gdd = np.array([field_features(daily, seasons, d)["gdd"].to_numpy() for d in days])
+    assert np.all(np.diff(gdd, axis=0) >= 0.0)
+    assert gdd[-1].min() > 0.0
+
+
+def test_gdd_matches_the_crops_thermal_time(world):
+    truths, daily, seasons = world
+    as_of = date(2023, 9, 1)
+    features = field_features(daily, seasons, as_of)
+    for truth, gdd in zip(truths, features["gdd"], strict=True):
+        k = (as_of - truth.planted_on).days
+        if 0 < k <= (truth.harvest_end - truth.planted_on).days:
+            assert gdd == pytest.approx(truth.daily.gdd[k - 1], rel=1e-9)
+
+
+def test_garlic_features_run_across_the_winter_from_the_autumn_sowing(world):
+    _, daily, seasons = world
+    garlic = seasons[(seasons["crop"] == "garlic") & (seasons["year"] == 2023)]
+    assert garlic["planted_on"].iloc[0] == date(2022, 10, 1)  # sown the autumn before
+
+    def at(day: date) -> pd.Series:
+        return field_features(daily, garlic, day).iloc[0]
+
+    autumn, new_year, late_winter = (
+        at(date(2022, 11, 15)),
+        at(date(2023, 1, 2)),
+        at(date(2023, 2, 20)),
+    )
+    assert new_year["days_since_planting"] == 93
+    assert 0 < autumn["gdd"] < new_year["gdd"] < late_winter["gdd"]
+    # Winter adds little thermal time: garlic is well short of maturity in February.
+    assert late_winter["gdd_fraction"] < 0.6
+    assert new_year["rain_mm"] > 0 and new_year["data_coverage"] == 1.0
+    unplanted = at(date(2022, 9, 1))
+    sums_and_counts = [c for c in FEATURE_COLUMNS if not c.startswith("ndvi")][:-1]
+    assert unplanted[sums_and_counts].tolist() == [0.0] * len(sums_and_counts)
+    assert unplanted["data_coverage"] == 1.0  # nothing was due, nothing is missing
+
+
+def test_a_drought_leaves_more_dry_days():
+    jujube = _farm(
+        "farm-y", YANCHUAN, FieldPlan(id="j1", crop="jujube", area_ha=2.0, planting="04-20")
+    )
+    drought = Anomaly(
+        kind="drought",
+        region="yanchuan",
+        start=date(2023, 5, 15),
+        end=date(2023, 8, 15),
+        intensity=2.0,
+    )
+    normal = _simulate(jujube, range(2023, 2024), YANCHUAN)
+    dry = _simulate(jujube, range(2023, 2024), YANCHUAN, anomalies=[drought])
+    as_of = date(2023, 8, 20)
+    features = [field_features(_daily(t[0]), _seasons(t), as_of).iloc[0] for t in (normal, dry)]
+    assert features[1]["dry_days"] > features[0]["dry_days"] + 10
+    assert features[1]["rain_mm"] < features[0]["rain_mm"]
+
+
+def test_missing_days_lower_data_coverage_and_break_nothing(world):
+    _, daily, seasons = world
+    as_of = date(2023, 8, 1)
+    maize = seasons[(seasons["crop"] == "maize") & (seasons["year"] == 2023)]
+    full = field_features(daily, maize, as_of).iloc[0]
+
+    days = pd.to_datetime(daily["day"]).dt.date
+    outage = (days >= date(2023, 6, 20)) & (days < date(2023, 7, 10))
+    gappy = daily.loc[~outage].copy()
+    blank = daily.loc[(days >= date(2023, 7, 15)) & (days < date(2023, 7, 20))].index
+    gappy.loc[gappy.index.isin(blank), "air_temp_min_c":] = np.nan  # rows with no readings
+    partial = field_features(gappy, maize, as_of).iloc[0]
+
+    elapsed = full["days_since_planting"]
+    assert full["data_coverage"] == 1.0
+    assert partial["data_coverage"] == pytest.approx((elapsed - 25) / elapsed)
+    assert partial["rain_mm"] <= full["rain_mm"]
+    # Degree-days over the outage are interpolated, not taken as a cold spell.
+    assert partial["gdd"] == pytest.approx(full["gdd"], rel=0.05)
+
+    nothing = field_features(daily.iloc[:0], maize, as_of).iloc[0]
+    assert nothing["data_coverage"] == 0.0
+    assert np.isnan(nothing["gdd"]) and np.isnan(nothing["rain_mm"])
+
+
+def test_ndvi_is_nan_without_a_camera_and_recent_is_the_last_two_weeks(world):
+    _, daily, seasons = world
+    as_of = date(2023, 6, 20)
+    features = field_features(daily, seasons[seasons["year"] == 2023], as_of).set_index("crop")
+    assert np.isnan(features.loc["maize", "ndvi_max"])
+    tomato = daily[(daily["field"] == TOMATO.id)]
+    days = pd.to_datetime(tomato["day"]).dt.date
+    last = tomato.loc[(days >= as_of - timedelta(days=14)) & (days < as_of), "ndvi"]
+    assert features.loc["tomato", "ndvi_recent"] == pytest.approx(last.mean())
+    assert features.loc["tomato", "ndvi_max"] >= features.loc["tomato", "ndvi_recent"]
+
+
+def test_et0_follows_the_simulators_hargreaves_within_a_tenth(world):
+    truths, daily, _ = world
+    maize = next(t for t in truths if t.crop == "maize" and t.year == 2023)
+    as_of = date(2023, 9, 1)
+    features = field_features(daily, _seasons([maize]), as_of).iloc[0]
+    k = (as_of - maize.planted_on).days
+    assert features["et0_mm"] == pytest.approx(maize.daily.et0_mm[:k].sum(), rel=0.1)
+
+
+# -- the store edge -----------------------------------------------------------------------
+
+TINY = """
+name = "tiny"
+seed = 3
+first_season = 2023
+seasons = 1
+
+[[regions]]
+id = "zhongmou"
+name = "Zhongmou"
+lat = 34.72
+lon = 113.98
+
+[[farms]]
+id = "farm-a"
+region = "zhongmou"
+lat = 34.7
+lon = 113.9
+fields = [
+  { id = "f1", crop = "tomato", area_ha = 2.0, planting = "04-20", devices = 2, camera = true },
+]
+
+[[farms]]
+id = "farm-b"
+region = "zhongmou"
+lat = 34.75
+lon = 114.0
+fields = [{ id = "f1", crop = "tomato", area_ha = 1.0, planting = "05-01", devices = 1 }]
+"""
+
+
+@pytest.fixture(params=["embedded", pytest.param("influx", marks=pytest.mark.services)])
+def store(request):
+    """Each store adapter: the daily frame must not depend on which one answers."""
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+def test_daily_field_frame_reads_backfilled_telemetry_per_field_and_day(store, tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'registry.sqlite3'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    scenario = parse_scenario(TINY)
+    options = BackfillOptions(interval_s=3 * 3600, realism=False)
+    backfill(scenario, store, sessions, StoreSink(store), options)
+
+    start, end = day_start_ms(date(2023, 1, 1)), day_start_ms(date(2024, 1, 1))
+    daily = daily_field_frame(store, start, end)
+    assert tuple(daily.columns) == DAILY_FIELD_COLUMNS
+    assert not daily.duplicated(["farm", "field", "day"]).any()
+    assert isinstance(daily["day"].iloc[0], date)
+    assert (daily["air_temp_min_c"] <= daily["air_temp_mean_c"]).all()
+    assert (daily["air_temp_mean_c"] <= daily["air_temp_max_c"]).all()
+    assert daily["solar_rad_mj_m2"].between(0.0, 35.0).all()
+    by_farm = daily.groupby("farm")
+    assert by_farm["ndvi"].count()["farm-b"] == 0 and by_farm["ndvi"].count()["farm-a"] > 100
+    only_b = daily_field_frame(store, start, end, farms=["farm-b"])
+    assert set(only_b["farm"]) == {"farm-b"}
+
+    with sessions() as session:
+        rows = list_seasons(session)
+        seasons = pd.DataFrame(
+            [
+                {"farm": s.farm_id, "field": s.field_id, "region": s.field.farm.region_id,
+                 "crop": s.crop, "soil": s.field.soil, "area_ha": s.area_ha, "year": s.year,
+                 "planted_on": s.planted_on, "truth_end": s.harvest_end}
+                for s in rows
+            ]
+        )  # fmt: skip
+    farm = scenario.farms[0]
+    truth = simulate_field_season(farm, farm.fields[0], scenario.regions[0], 2023, scenario.seed)
+    as_of = truth.harvest_end
+    features = field_features(daily, seasons, as_of).set_index("farm").loc["farm-a"]
+    k = (as_of - truth.planted_on).days
+    # Two gauges on one field count its rain once; UTC days shift a little across the edges.
+    assert features["rain_mm"] == pytest.approx(truth.daily.rain_mm[:k].sum(), rel=0.1)
+    assert features["gdd"] == pytest.approx(truth.daily.gdd[k - 1], rel=0.1)
+    assert features["data_coverage"] == 1.0
+
+
+# -- harvest windows ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def history() -> tuple[list[SeasonTruth], pd.DataFrame]:
+    """Four farms of a region over six seasons: 2019-2022 for climatology, 2023-2024 to test."""
+    farms = [_farm(f"farm-{i}", ZHONGMOU, GARLIC, MAIZE, TOMATO, shift=0.04 * i) for i in range(4)]
+    truths = [t for farm in farms for t in _simulate(farm, range(2019, 2025))]
+    daily = pd.concat([_daily(t) for t in truths], ignore_index=True)
+    return truths, daily
+
+
+def _of(daily: pd.DataFrame, truth: SeasonTruth) -> pd.DataFrame:
+    """The daily rows of the truth's field (features read only those anyway; this is faster)."""
+    return daily[(daily["farm"] == truth.farm) & (daily["field"] == truth.field)]
+
+
+def _climatology(daily: pd.DataFrame, crop: str, before: date):
+    return gdd_climatology(daily[pd.to_datetime(daily["day"]).dt.date < before], crop)
+
+
+def test_harvest_quantiles_are_ordered(history):
+    truths, daily = history
+    climatologies = {
+        c: _climatology(daily, c, date(2022, 7, 1)) for c in ("garlic", "maize", "tomato")
+    }
+    for truth in truths[:18]:
+        for days in (-10, 0, 40, 90, 200):
+            as_of = truth.planted_on + timedelta(days=days)
+            gdd = field_features(_of(daily, truth), _seasons([truth]), as_of)["gdd"].iloc[0]
+            window = harvest_window(
+                truth.crop, climatologies[truth.crop], truth.planted_on, as_of, gdd
+            )
+            assert window.p10 <= window.p50 <= window.p90
+            assert window.p10 > truth.planted_on
+
+
+def test_a_later_planting_gives_a_later_p50_harvest(history):
+    _, daily = history
+    climatology = _climatology(daily, "maize", date(2023, 1, 1))
+    early = harvest_window("maize", climatology, date(2023, 6, 1), date(2023, 5, 1), 0.0)
+    late = harvest_window("maize", climatology, date(2023, 6, 25), date(2023, 5, 1), 0.0)
+    assert late.p50 > early.p50
+
+
+def test_a_crop_past_maturity_was_harvested_around_now(history):
+    _, daily = history
+    climatology = _climatology(daily, "garlic", date(2023, 1, 1))
+    as_of = date(2023, 6, 1)
+    window = harvest_window("garlic", climatology, date(2022, 10, 1), as_of, 2400.0)
+    assert as_of - timedelta(days=30) < window.p10 <= window.p90 < as_of + timedelta(days=15)
+
+
+def test_the_true_harvest_peak_lies_within_p10_p90_for_most_fields(history):
+    truths, daily = history
+    targets = [t for t in truths if t.year >= 2023]
+    inside = []
+    for truth in targets:
+        climatology = _climatology(daily, truth.crop, truth.planted_on)
+        for share in (0.0, 0.5, 0.8):  # as of planting, mid-season, late season
+            as_of = truth.planted_on + timedelta(
+                days=round(share * (truth.maturity - truth.planted_on).days)
+            )
+            gdd = field_features(_of(daily, truth), _seasons([truth]), as_of)["gdd"].iloc[0]
+            window = harvest_window(truth.crop, climatology, truth.planted_on, as_of, gdd)
+            inside.append(window.p10 <= truth.harvest_peak <= window.p90)
+    assert np.mean(inside) >= 0.65, f"{sum(inside)} of {len(inside)} inside"
+
+
+def test_climatology_needs_temperatures_and_fills_the_year(history):
+    _, daily = history
+    with pytest.raises(ValueError, match="no temperatures"):
+        gdd_climatology(daily.iloc[:0], "maize")
+    summer = daily[pd.to_datetime(daily["day"]).dt.month.isin([6, 7, 8])]
+    climatology = gdd_climatology(summer, "maize")
+    assert np.isfinite(climatology.mean_gdd).all() and (climatology.sd_gdd > 0).all()
+    assert climatology.mean_gdd[195] > 10.0  # mid-July, maize base 10 C
+    assert 0.0 <= climatology.lag1_autocorrelation < 1.0
+
+
+def test_harvest_windows_adds_a_window_per_features_row(history):
+    truths, daily = history
+    seasons = _seasons([t for t in truths if t.year == 2024 and t.farm == "farm-0"])
+    features = field_features(daily, seasons, date(2024, 5, 1))
+    climatologies = {
+        (c, "zhongmou"): _climatology(daily, c, date(2023, 1, 1))
+        for c in ("garlic", "maize", "tomato")
+    }
+    windows = harvest_windows(features, climatologies)
+    assert list(windows.columns) == [*features.columns, *HARVEST_WINDOW_COLUMNS]
+    assert (windows["harvest_p10"] <= windows["harvest_p90"]).all()
+    with pytest.raises(KeyError, match="tomato"):
+        harvest_windows(features, {k: v for k, v in climatologies.items() if k[0] != "tomato"})
+
+
+# -- weekly supply ------------------------------------------------------------------------
+
+
+def _supply_fields() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "crop": ["garlic", "garlic", "maize"],
+            "region": ["zhongmou", "zhongmou", "zhongmou"],
+            "area_ha": [3.0, 2.0, 5.0],
+            "yield_t_ha_p10": [15.0, 12.0, 6.0],
+            "yield_t_ha_p50": [20.0, 18.0, 8.0],
+            "yield_t_ha_p90": [24.0, 21.0, 9.5],
+            "harvest_p10": [date(2024, 5, 20), date(2024, 5, 24), date(2024, 9, 25)],
+            "harvest_p50": [date(2024, 5, 25), date(2024, 5, 29), date(2024, 10, 2)],
+            "harvest_p90": [date(2024, 6, 2), date(2024, 6, 5), date(2024, 10, 12)],
+        }
+    )
+
+
+def test_weekly_supply_sums_to_the_quantity_less_post_harvest_losses():
+    fields = _supply_fields()
+    supply = weekly_supply(fields)
+    assert tuple(supply.columns) == SUPPLY_COLUMNS
+    assert all(w.weekday() == 0 for w in supply["week"])
+    totals = supply.groupby("crop")["supply_kg_p50"].sum()
+    kept = {c: 1.0 - CROPS[c].postharvest_loss_per_week for c in ("garlic", "maize")}
+    assert totals["garlic"] == pytest.approx((20.0 * 3.0 + 18.0 * 2.0) * 1000 * kept["garlic"])
+    assert totals["maize"] == pytest.approx(8.0 * 5.0 * 1000 * kept["maize"])
+    maize = supply[supply["crop"] == "maize"]
+    assert maize["week"].min() <= date(2024, 9, 23) and maize["week"].max() >= date(2024, 10, 7)
+
+
+def test_weekly_supply_quantiles_are_ordered_and_independence_narrows_them():
+    fields = _supply_fields()
+    independent = weekly_supply(fields)
+    together = weekly_supply(fields, field_correlation=1.0)
+    for supply in (independent, together):
+        assert (supply["supply_kg_p10"] <= supply["supply_kg_p50"]).all()
+        assert (supply["supply_kg_p50"] <= supply["supply_kg_p90"]).all()
+    garlic = [s[s["crop"] == "garlic"] for s in (independent, together)]
+    spread = [(g["supply_kg_p90"] - g["supply_kg_p10"]).sum() for g in garlic]
+    assert spread[0] < spread[1]
+    # Fully correlated fields: the week's P90 is the sum of the fields' P90s.
+    one = weekly_supply(fields.iloc[:1])
+    two = weekly_supply(fields.iloc[1:2])
+    summed = pd.concat([one, two]).groupby("week")["supply_kg_p90"].sum()
+    garlic_together = garlic[1].set_index("week")["supply_kg_p90"]
+    pd.testing.assert_series_equal(garlic_together, summed, check_names=False)
+
+
+def test_weekly_supply_of_no_fields_is_empty():
+    supply = weekly_supply(_supply_fields().iloc[:0])
+    assert supply.empty and tuple(supply.columns) == SUPPLY_COLUMNS
