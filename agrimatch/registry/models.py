@@ -13,13 +13,14 @@ compares it with these models on both backends.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    DateTime,
     Double,
     ForeignKey,
     ForeignKeyConstraint,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -251,3 +253,84 @@ class Campaign(Base):
     absorbed_kg: Mapped[float | None] = mapped_column(Double)
 
     platform: Mapped[Platform] = relationship(back_populates="campaigns")
+
+
+JobStatus = Literal["running", "ok", "failed"]
+RecommendationKind = Literal["campaign", "planting"]
+
+
+class JobRun(Base):
+    """One run of a scheduled or manual job: what ran, as of when, how it ended."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'ok', 'failed')", name="status"),
+        Index("ix_job_runs_job_started_at", "job", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64))
+    as_of: Mapped[date | None] = mapped_column(Date)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[JobStatus] = mapped_column(String(16))
+    model_version: Mapped[str | None] = mapped_column(String(200))
+    metrics_json: Mapped[str | None] = mapped_column(Text)  # JSON object
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class FieldForecast(Base):
+    """A field's yield and harvest forecast as of a date, by one model version."""
+
+    __tablename__ = "field_forecasts"
+    __table_args__ = (
+        UniqueConstraint(
+            "as_of", "model_version", "farm_id", "field_id", "year", name="uq_field_forecasts_key"
+        ),
+        ForeignKeyConstraint(
+            ["farm_id", "field_id"],
+            ["fields.farm_id", "fields.field_id"],
+            name="fk_field_forecasts_field",
+        ),
+        CheckConstraint(
+            "yield_t_ha_p10 <= yield_t_ha_p50 AND yield_t_ha_p50 <= yield_t_ha_p90",
+            name="yield_quantiles_ordered",
+        ),
+        Index("ix_field_forecasts_as_of", "as_of"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer, ForeignKey("job_runs.id"))
+    as_of: Mapped[date] = mapped_column(Date)
+    model_version: Mapped[str] = mapped_column(String(200))
+    farm_id: Mapped[str] = mapped_column(_id())
+    field_id: Mapped[str] = mapped_column(_id())
+    year: Mapped[int] = mapped_column(Integer)
+    crop: Mapped[str] = mapped_column(_id(), ForeignKey("crops.name"))
+    yield_t_ha_p10: Mapped[float] = mapped_column(Double)
+    yield_t_ha_p50: Mapped[float] = mapped_column(Double)
+    yield_t_ha_p90: Mapped[float] = mapped_column(Double)
+    harvest_p10: Mapped[date | None] = mapped_column(Date)
+    harvest_p50: Mapped[date | None] = mapped_column(Date)
+    harvest_p90: Mapped[date | None] = mapped_column(Date)
+    drivers_json: Mapped[str | None] = mapped_column(Text)  # JSON list of [feature, effect_t_ha]
+
+
+class Recommendation(Base):
+    """A campaign or planting recommendation of a run, ranked; the body is JSON."""
+
+    __tablename__ = "recommendations"
+    __table_args__ = (
+        CheckConstraint("kind IN ('campaign', 'planting')", name="kind"),
+        Index("ix_recommendations_as_of_kind", "as_of", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer, ForeignKey("job_runs.id"))
+    as_of: Mapped[date] = mapped_column(Date)
+    model_version: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[RecommendationKind] = mapped_column(String(16))
+    rank: Mapped[int] = mapped_column(Integer)
+    crop: Mapped[str] = mapped_column(_id(), ForeignKey("crops.name"))
+    region_id: Mapped[str] = mapped_column(_id(), ForeignKey("regions.id"))
+    body_json: Mapped[str] = mapped_column(Text)
