@@ -1,0 +1,216 @@
+"""What if the plan or the weather were different: recomputed, never saved. Pure.
+
+A what-if takes a field plan (rows of ``FIELD_SEASON_COLUMNS``), applies a
+:class:`PlanChange` (areas scaled or set, crops swapped, planting dates
+shifted, a weather scenario named) and runs the same chain as the scheduled
+jobs: supply → :func:`~forecasting.balance.balance` →
+:func:`~forecasting.campaigns.recommend_campaigns` (and, when economics are
+given, :func:`~forecasting.planting.recommend_planting`). The supply step is
+a callable (:data:`SupplyModel`), so the chain can run on the fitted yield and
+harvest models in production and on a toy in a test; nothing here reads or
+writes a store. The result holds the baseline and the changed outlook side by
+side, with :func:`surplus_summary` to compare them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from agrimatch.agronomy import CROPS, CropSpec
+from forecasting.balance import balance
+from forecasting.campaign_uplift import UpliftTable
+from forecasting.campaigns import (
+    CampaignRecommendation,
+    CampaignSettings,
+    Festival,
+    PlatformLike,
+    recommend_campaigns,
+)
+from forecasting.frames import SUPPLY_COLUMNS
+from forecasting.planting import (
+    CropEconomics,
+    PlantingConstraints,
+    PlantingPlan,
+    Risk,
+    recommend_planting,
+)
+
+SupplyModel = Callable[[pd.DataFrame, str | None], pd.DataFrame]
+"""``(field plan, weather scenario or None) -> weekly supply (SUPPLY_COLUMNS)``."""
+
+FieldKey = tuple[str, str]  # (farm, field)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChange:
+    """Changes to a field plan; anything left empty stays as it is.
+
+    Applied in order: crops swapped per field, areas set per field, areas
+    scaled per crop (after the swap), planting dates shifted per crop (days,
+    later when positive). ``weather`` names a weather scenario for the supply
+    model (e.g. ``"drought"``); None keeps the model's own outlook.
+    """
+
+    crop_by_field: Mapping[FieldKey, str] = field(default_factory=dict)
+    area_ha_by_field: Mapping[FieldKey, float] = field(default_factory=dict)
+    area_scale_by_crop: Mapping[str, float] = field(default_factory=dict)
+    planting_shift_days_by_crop: Mapping[str, int] = field(default_factory=dict)
+    weather: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationInputs:
+    """Everything the chain needs besides the plan and the supply model."""
+
+    demand: pd.DataFrame  # DEMAND_COLUMNS
+    platforms: Sequence[PlatformLike]
+    uplifts: UpliftTable
+    as_of: date
+    crops: Mapping[str, CropSpec] = field(default_factory=lambda: CROPS)
+    festivals: Sequence[Festival] | None = None
+    campaign_settings: CampaignSettings | None = None
+    economics: Sequence[CropEconomics] | None = None  # None: no planting recommendation
+    planting_constraints: PlantingConstraints | None = None
+    planting_risk: Risk = "mean"
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Outlook:
+    """Supply, balance and recommendations for one plan and weather."""
+
+    plan: pd.DataFrame
+    weather: str | None
+    supply: pd.DataFrame
+    balance: pd.DataFrame
+    campaigns: list[CampaignRecommendation]
+    planting: PlantingPlan | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class WhatIf:
+    """A baseline and a changed outlook, and their surplus side by side."""
+
+    baseline: Outlook
+    changed: Outlook
+
+    def comparison(self) -> pd.DataFrame:
+        """:func:`surplus_summary` of both, joined per crop and region (``_before``/``_after``)."""
+        before = surplus_summary(self.baseline)
+        after = surplus_summary(self.changed)
+        joined = before.merge(
+            after, on=["crop", "region"], how="outer", suffixes=("_before", "_after")
+        )
+        return joined.fillna(0.0).sort_values(["crop", "region"], ignore_index=True)
+
+
+def apply_plan_change(plan: pd.DataFrame, change: PlanChange) -> pd.DataFrame:
+    """A copy of ``plan`` with ``change`` applied (the input frame is not touched)."""
+    out = plan.copy()
+    keys = list(zip(out["farm"].astype(str), out["field"].astype(str), strict=True))
+    for column, by_field in (("crop", change.crop_by_field), ("area_ha", change.area_ha_by_field)):
+        unknown = sorted(set(by_field) - set(keys))
+        if unknown:
+            raise KeyError(f"no field {unknown[0]} in the plan")
+        if by_field:
+            out[column] = [by_field.get(k, v) for k, v in zip(keys, out[column], strict=True)]
+    if (out["area_ha"].astype(float) <= 0).any():
+        raise ValueError("field areas must stay positive (drop a field from the plan instead)")
+    for crop, scale in change.area_scale_by_crop.items():
+        if scale <= 0:
+            raise ValueError(f"area scale for {crop} must be positive, got {scale}")
+        mask = out["crop"] == crop
+        out.loc[mask, "area_ha"] = out.loc[mask, "area_ha"].astype(float) * scale
+    for crop, days in change.planting_shift_days_by_crop.items():
+        mask = (out["crop"] == crop).to_numpy()
+        shifted = [pd.Timestamp(d).date() + timedelta(days=int(days)) for d in out["planted_on"]]
+        out["planted_on"] = [
+            new if moved else old
+            for new, old, moved in zip(shifted, out["planted_on"], mask, strict=True)
+        ]
+    return out
+
+
+def outlook(
+    plan: pd.DataFrame,
+    supply_model: SupplyModel,
+    inputs: RecommendationInputs,
+    weather: str | None = None,
+) -> Outlook:
+    """Supply, balance and recommendations for ``plan`` under ``weather``."""
+    supply = supply_model(plan, weather)
+    missing = [c for c in SUPPLY_COLUMNS if c not in supply.columns]
+    if missing:
+        raise ValueError(f"the supply model returned a frame without {missing}")
+    balanced = balance(supply, inputs.demand, crops=inputs.crops, seed=inputs.seed)
+    campaigns = recommend_campaigns(
+        balanced,
+        inputs.platforms,
+        inputs.uplifts,
+        inputs.crops,
+        inputs.as_of,
+        inputs.festivals,
+        demand=inputs.demand,
+        settings=inputs.campaign_settings,
+    )
+    planting = None
+    if inputs.economics is not None:
+        current = plan.groupby(["farm", "region", "crop"], as_index=False)["area_ha"].sum()
+        planting = recommend_planting(
+            current,
+            inputs.economics,
+            inputs.planting_constraints,
+            inputs.planting_risk,
+            seed=inputs.seed,
+        )
+    return Outlook(plan, weather, supply, balanced, campaigns, planting)
+
+
+def what_if(
+    plan: pd.DataFrame,
+    change: PlanChange,
+    supply_model: SupplyModel,
+    inputs: RecommendationInputs,
+    baseline_weather: str | None = None,
+) -> WhatIf:
+    """The outlook of ``plan`` and of ``plan`` with ``change``, computed and returned, not saved."""
+    baseline = outlook(plan, supply_model, inputs, baseline_weather)
+    weather = change.weather if change.weather is not None else baseline_weather
+    changed = outlook(apply_plan_change(plan, change), supply_model, inputs, weather)
+    return WhatIf(baseline, changed)
+
+
+def surplus_summary(result: Outlook) -> pd.DataFrame:
+    """Per crop and region: the peak median surplus (kg), the weeks more likely in surplus than
+    not, the kilograms and value that would spoil unsold, and the campaigns recommended."""
+    rows = []
+    for (crop, region), weeks in result.balance.groupby(["crop", "region"], sort=True):
+        mine = [c for c in result.campaigns if (c.crop, c.region) == (crop, region)]
+        # Campaigns of one surplus episode share its value at risk: count each episode once.
+        episodes = {(c.spoils_from, c.surplus_at_risk_kg, c.value_at_risk_cny) for c in mine}
+        rows.append(
+            {
+                "crop": crop,
+                "region": region,
+                "peak_surplus_kg_p50": float(np.maximum(weeks["surplus_kg_p50"], 0.0).max()),
+                "surplus_weeks": int((weeks["p_surplus"] > 0.5).sum()),
+                "surplus_at_risk_kg": float(sum(e[1] for e in episodes)),
+                "value_at_risk_cny": float(sum(e[2] for e in episodes)),
+                "campaigns": len(mine),
+            }
+        )
+    columns = [
+        "crop",
+        "region",
+        "peak_surplus_kg_p50",
+        "surplus_weeks",
+        "surplus_at_risk_kg",
+        "value_at_risk_cny",
+        "campaigns",
+    ]
+    return pd.DataFrame(rows, columns=columns)
