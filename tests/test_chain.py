@@ -1,0 +1,117 @@
+"""The forecast chain on a backfilled world: store + registry in, forecasts and advice out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from threadpoolctl import threadpool_limits
+
+from agrimatch.registry import make_engine, migrate, session_factory
+from agrimatch.registry.models import FieldForecast, JobRun, Recommendation, Season
+from agrimatch.scenario import load_scenario
+from firmware_sim.backfill import BackfillOptions, StoreSink, backfill
+from forecasting.chain import ChainError, run_chain, save_results
+from forecasting.frames import BALANCE_COLUMNS
+
+AS_OF = date(2026, 4, 15)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from agrimatch.store.embedded import EmbeddedStore
+
+    root = tmp_path_factory.mktemp("chain")
+    store = EmbeddedStore(root / "telemetry.sqlite3")
+    engine = make_engine(f"sqlite:///{root / 'registry.sqlite3'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    backfill(
+        load_scenario("default"),
+        store,
+        sessions,
+        StoreSink(store),
+        BackfillOptions(seasons=3, interval_s=6 * 3600, realism=False),
+    )
+    yield store, sessions, root
+    store.close()
+    engine.dispose()
+
+
+def _run(world, as_of=AS_OF):
+    store, sessions, root = world
+    with threadpool_limits(1), sessions() as session:
+        return run_chain(store, session, as_of, model_dir=root / "models")
+
+
+def test_the_chain_forecasts_every_field_in_season_with_ordered_quantiles(world):
+    result = _run(world)
+    forecasts = result.forecasts
+    assert len(forecasts) >= 5 and set(forecasts["crop"]) >= {"garlic"}
+    assert (forecasts["yield_t_ha_p10"] <= forecasts["yield_t_ha_p50"]).all()
+    assert (forecasts["yield_t_ha_p50"] <= forecasts["yield_t_ha_p90"]).all()
+    assert (forecasts["harvest_p10"] <= forecasts["harvest_p90"]).all()
+    assert (forecasts["harvest_p50"] > AS_OF).all()
+    assert all(json.loads(d) for d in forecasts["drivers"])
+    assert result.model_version.startswith("yield-")
+
+
+def test_the_chain_yields_are_near_the_recorded_truth(world):
+    _store, sessions, _ = world
+    result = _run(world)
+    with sessions() as session:
+        truth = {
+            (s.farm_id, s.field_id): s.yield_t_ha
+            for s in session.query(Season).filter(Season.year == 2026)
+        }
+    errors = [
+        abs(row.yield_t_ha_p50 - truth[(row.farm, row.field)]) / truth[(row.farm, row.field)]
+        for row in result.forecasts.itertuples()
+    ]
+    assert sum(errors) / len(errors) < 0.25
+
+
+def test_the_chain_never_reads_a_season_harvested_after_the_date(world):
+    _store, sessions, _ = world
+    before = _run(world).forecasts["yield_t_ha_p50"].to_numpy()
+    with sessions.begin() as session:
+        for season in session.query(Season).filter(Season.year == 2026):
+            season.yield_t_ha = (season.yield_t_ha or 1.0) * 3
+    try:
+        after = _run(world).forecasts["yield_t_ha_p50"].to_numpy()
+    finally:
+        with sessions.begin() as session:
+            for season in session.query(Season).filter(Season.year == 2026):
+                season.yield_t_ha = (season.yield_t_ha or 3.0) / 3
+    assert (before == after).all()
+
+
+def test_balance_and_campaigns_respect_the_planning_date(world):
+    result = _run(world)
+    assert list(result.balance.columns) == list(BALANCE_COLUMNS)
+    assert not result.demand.empty and not result.supply.empty
+    for campaign in result.campaigns:
+        assert campaign.start >= AS_OF + timedelta(days=10)  # pdd's lead time in the scenario
+        assert campaign.reasons and campaign.value_at_risk_cny > 0
+
+
+def test_results_are_saved_with_the_model_version_and_date(world):
+    _, sessions, _ = world
+    result = _run(world)
+    with sessions.begin() as session:
+        run = JobRun(job="forecast", as_of=AS_OF, started_at=datetime.now(UTC), status="ok")
+        session.add(run)
+        session.flush()
+        save_results(session, run.id, result)
+    with sessions() as session:
+        rows = session.query(FieldForecast).filter(FieldForecast.as_of == AS_OF).all()
+        assert len(rows) == len(result.forecasts)
+        assert {r.model_version for r in rows} == {result.model_version}
+        recs = session.query(Recommendation).filter(Recommendation.as_of == AS_OF).all()
+        assert len(recs) == len(result.campaigns)
+
+
+def test_the_chain_refuses_a_date_with_too_little_history(world):
+    with pytest.raises(ChainError, match="harvested season"):
+        _run(world, date(2024, 3, 1))
