@@ -31,7 +31,7 @@ from forecasting.campaigns import CampaignRecommendation, recommend_campaigns
 from forecasting.demand_data import daily_demand_frame, weekly
 from forecasting.demand_model import DemandQuantileModel
 from forecasting.drivers import field_drivers
-from forecasting.features import FEATURE_COLUMNS, field_features
+from forecasting.features import FEATURE_COLUMNS, HISTORY_COLUMNS, field_features
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.harvest import gdd_climatology, harvest_windows, weekly_supply
 from forecasting.metrics import quantile_metrics
@@ -111,6 +111,7 @@ def training_set(
     daily: pd.DataFrame, history: pd.DataFrame, leads_days: tuple[int, ...]
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Features of past seasons as of ``lead`` days before each harvest peak, and their yields."""
+    past = history[list(HISTORY_COLUMNS)]
     parts = []
     for lead in leads_days:
         snap = history.assign(
@@ -118,7 +119,9 @@ def training_set(
         )
         snap = snap[snap["snapshot"] > snap["planted_on"]]
         for snapshot, group in snap.groupby("snapshot"):
-            features = field_features(daily, group[list(FIELD_SEASON_COLUMNS)], snapshot)
+            features = field_features(
+                daily, group[list(FIELD_SEASON_COLUMNS)], snapshot, history=past
+            )
             features["yield_t_ha"] = group["yield_t_ha"].to_numpy()
             parts.append(features)
     if not parts:
@@ -158,7 +161,9 @@ def run_chain(
         manifest = save_model(model, model_dir, metrics=in_sample)
         version = manifest.version
 
-    now_features = field_features(daily, current[list(FIELD_SEASON_COLUMNS)], as_of)
+    now_features = field_features(
+        daily, current[list(FIELD_SEASON_COLUMNS)], as_of, history=history[list(HISTORY_COLUMNS)]
+    )
     quantiles = model.predict_quantiles(now_features)
     forecasts = now_features.copy()
     for name in ("p10", "p50", "p90"):

@@ -14,6 +14,10 @@ would look like a cold spell and delay every predicted harvest, so a missing
 day counts the degree-days interpolated between its observed neighbours
 (the nearest observed day at either end of the window).
 
+``past_yield_ratio`` is the one feature not read from telemetry: it comes
+from the optional ``history`` of recorded yields (see :func:`field_features`)
+and obeys the same rule, only seasons whose harvest ended before ``as_of``.
+
 ET0 is Hargreaves' (FAO-56 eq. 52) in its measured-radiation form: eq. 52
 needs extraterrestrial radiation Ra (latitude and day of year), which the
 daily frame does not carry, but the field measures global radiation Rs, and
@@ -41,15 +45,27 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "et0_mm",  # reference evapotranspiration, Hargreaves radiation form
     "dry_days",  # days with soil moisture at 30 cm below the readily-available-water limit
     "heat_days",  # days with Tmax above the crop's heat-stress threshold
+    "frost_days",  # days with Tmin below the crop's frost-damage temperature
     "radiation_mj_m2",
     "ndvi_max",  # NaN without a canopy camera
     "ndvi_recent",  # mean over the last RECENT_DAYS days; NaN without a camera reading there
     "data_coverage",  # share of the elapsed days with any telemetry
+    "past_yield_ratio",  # mean yield / potential of the field's earlier, harvested seasons
 )
 """The numeric features, in column order."""
 
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("crop", "soil", "region")
 """Categorical context columns of the features frame (from the registry)."""
+
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "farm",
+    "field",
+    "crop",
+    "year",
+    "yield_t_ha",  # the recorded (true) yield of the season
+    "harvest_end",  # when it became known; NaN/None: not harvested yet, never used
+)
+"""Columns of :func:`field_features`' optional ``history`` of recorded yields."""
 
 FEATURES_FRAME_COLUMNS: tuple[str, ...] = (*FIELD_SEASON_COLUMNS, "as_of", *FEATURE_COLUMNS)
 """Every column of :func:`field_features`' result, in order."""
@@ -100,16 +116,34 @@ def stress_moisture_pct(soil: SoilSpec, crop: CropSpec) -> float:
     return soil.field_capacity_pct - crop.depletion_fraction * soil.available_water_pct
 
 
-def field_features(daily: pd.DataFrame, seasons: pd.DataFrame, as_of: date) -> pd.DataFrame:
+def field_features(
+    daily: pd.DataFrame,
+    seasons: pd.DataFrame,
+    as_of: date,
+    history: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Features of every field-season in ``seasons`` as of ``as_of`` (one row each, in order).
 
     ``daily`` has ``DAILY_FIELD_COLUMNS`` (``day`` a date); ``seasons`` has
     ``FIELD_SEASON_COLUMNS``. The result has ``FEATURES_FRAME_COLUMNS``: the
     season's columns, ``as_of`` and ``FEATURE_COLUMNS``. Only daily rows with
     ``planted_on <= day < as_of`` (and within the crop year) are read. A season
-    not yet planted has zeros (NaN for NDVI) and full coverage: nothing was
-    due. A season with elapsed days but no readings of a variable has NaN for
-    the features that need it, and ``data_coverage`` says how much was seen.
+    not yet planted has zeros (NaN for NDVI and the past yield ratio) and full
+    coverage: nothing was due. A season with elapsed days but no readings of a
+    variable has NaN for the features that need it, and ``data_coverage`` says
+    how much was seen.
+
+    ``history`` (optional, ``HISTORY_COLUMNS``: one row per recorded season,
+    ``harvest_end`` a date) gives ``past_yield_ratio``: the mean over the
+    field's (farm, field) seasons with ``year`` before the season's and
+    ``harvest_end < as_of`` of ``yield_t_ha`` / the crop's
+    ``potential_yield_t_ha`` (each season by its own crop, so a rotation stays
+    comparable; duplicate rows of one season count once; NaN yields are
+    skipped). A season harvested on or after ``as_of`` is never read. Without
+    ``history``, or for a field with no such season, it is NaN: there is no
+    fall-back to a regional mean, which would make "no record" look like "an
+    average field" (the yield model takes NaN and already sees crop and
+    region).
     """
     out = seasons.loc[:, list(FIELD_SEASON_COLUMNS)].reset_index(drop=True)
     out["as_of"] = as_of
@@ -144,10 +178,11 @@ def field_features(daily: pd.DataFrame, seasons: pd.DataFrame, as_of: date) -> p
     features["gdd"] = np.where(elapsed == 0, 0.0, features["gdd"])
     gdd_to_maturity = np.array([CROPS[c].gdd_to_maturity for c in out["crop"]])
     features["gdd_fraction"] = features["gdd"] / gdd_to_maturity
-    for column in ("rain_mm", "et0_mm", "dry_days", "heat_days", "radiation_mj_m2"):
+    for column in ("rain_mm", "et0_mm", "dry_days", "heat_days", "frost_days", "radiation_mj_m2"):
         features[column] = np.where(elapsed == 0, 0.0, features[column])
     # Nothing due, nothing missing: coverage only falls for days that should have data.
     features["data_coverage"] = np.where(elapsed > 0, observed / np.maximum(elapsed, 1), 1.0)
+    features["past_yield_ratio"] = _past_yield_ratio(out, history, as_of_day)
     for column in FEATURE_COLUMNS:
         out[column] = features[column].astype("float64").to_numpy()
     return out.loc[:, list(FEATURES_FRAME_COLUMNS)]
@@ -156,6 +191,49 @@ def field_features(daily: pd.DataFrame, seasons: pd.DataFrame, as_of: date) -> p
 def _as_days(values: pd.Series) -> np.ndarray:
     """Dates (date objects, strings or timestamps) as numpy day precision."""
     return pd.to_datetime(values).to_numpy().astype("datetime64[D]")
+
+
+def _past_yield_ratio(
+    seasons: pd.DataFrame, history: pd.DataFrame | None, as_of_day: np.datetime64
+) -> np.ndarray:
+    """Per season row: mean yield / potential of the field's earlier seasons known by as_of."""
+    result = np.full(len(seasons), np.nan)
+    if history is None:
+        return result
+    missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
+    if missing:
+        raise ValueError(f"history lacks columns {missing}")
+    # NaT (not harvested) compares False: an unknown harvest date is not known truth.
+    known = history.loc[_as_days(history["harvest_end"]) < as_of_day]
+    if known.empty:
+        return result
+    unknown = sorted(set(known["crop"]) - set(CROPS))
+    if unknown:
+        raise ValueError(f"history has crops not in the catalog: {unknown}")
+    potential = known["crop"].map(lambda c: CROPS[c].potential_yield_t_ha).astype("float64")
+    past = pd.DataFrame(
+        {
+            "farm": known["farm"].to_numpy(),
+            "field": known["field"].to_numpy(),
+            "_past_year": known["year"].to_numpy(),
+            "_ratio": known["yield_t_ha"].astype("float64").to_numpy() / potential.to_numpy(),
+        }
+    )
+    # One value per recorded season, however many rows carry it.
+    past = past.groupby(["farm", "field", "_past_year"], as_index=False)["_ratio"].mean()
+    rows = pd.DataFrame(
+        {
+            "_row": np.arange(len(seasons)),
+            "farm": seasons["farm"].to_numpy(),
+            "field": seasons["field"].to_numpy(),
+            "year": seasons["year"].to_numpy(),
+        }
+    )
+    merged = rows.merge(past, on=["farm", "field"], how="inner")
+    merged = merged.loc[merged["_past_year"] < merged["year"]]
+    means = merged.groupby("_row")["_ratio"].mean()  # skips NaN yields; all NaN -> NaN
+    result[means.index.to_numpy(dtype="int64")] = means.to_numpy(dtype="float64")
+    return result
 
 
 def _window_rows(daily: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
@@ -180,7 +258,7 @@ def _window_rows(daily: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
 def _aggregate(rows: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
     """Per season row (``_row``): sums, counts and maxima over its window's rows."""
     columns = ["_row", "observed_days", "gdd", "rain_mm", "et0_mm", "dry_days", "heat_days",
-               "radiation_mj_m2", "ndvi_max", "ndvi_recent"]  # fmt: skip
+               "frost_days", "radiation_mj_m2", "ndvi_max", "ndvi_recent"]  # fmt: skip
     if rows.empty:
         return pd.DataFrame(columns=columns).astype("float64")
     # Per season first (few), then spread to its rows (many).
@@ -189,6 +267,7 @@ def _aggregate(rows: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
     base = np.array([c.base_temp_c for c in crops])[at]
     upper = np.array([c.upper_temp_c for c in crops])[at]
     heat_limit = np.array([c.heat_stress_threshold_c for c in crops])[at]
+    frost_limit = np.array([c.frost_damage_temp_c for c in crops])[at]
     dry_limit = np.array(
         [stress_moisture_pct(SOILS[s], c) for s, c in zip(seasons["soil"], crops, strict=True)]
     )[at]
@@ -206,6 +285,7 @@ def _aggregate(rows: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
     # NaN comparisons are False: an unobserved day is neither dry nor hot.
     per_day["dry_days"] = np.where(np.isnan(moisture), np.nan, moisture < dry_limit)
     per_day["heat_days"] = np.where(np.isnan(tmax), np.nan, tmax > heat_limit)
+    per_day["frost_days"] = np.where(np.isnan(tmin), np.nan, tmin < frost_limit)
     per_day["radiation_mj_m2"] = radiation
     per_day["ndvi"] = ndvi
     end = rows["_end"].to_numpy()
@@ -213,9 +293,8 @@ def _aggregate(rows: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
 
     grouped = per_day.groupby("_row")
     # min_count=1: a sum over no observations is unknown (NaN), not zero.
-    result = grouped[["rain_mm", "et0_mm", "dry_days", "heat_days", "radiation_mj_m2"]].sum(
-        min_count=1
-    )
+    counted = ["rain_mm", "et0_mm", "dry_days", "heat_days", "frost_days", "radiation_mj_m2"]
+    result = grouped[counted].sum(min_count=1)
     result["observed_days"] = grouped.size()
     result["ndvi_max"] = grouped["ndvi"].max()
     result["ndvi_recent"] = grouped["ndvi_recent"].mean()

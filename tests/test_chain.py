@@ -115,3 +115,44 @@ def test_results_are_saved_with_the_model_version_and_date(world):
 def test_the_chain_refuses_a_date_with_too_little_history(world):
     with pytest.raises(ChainError, match="harvested season"):
         _run(world, date(2024, 3, 1))
+
+
+def test_forecast_run_command_records_a_run(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")}
+    env["AGRIMATCH_DATA_DIR"] = str(tmp_path)
+    agrimatch = [sys.executable, "-m", "agrimatch"]
+    backfilled = subprocess.run(
+        [*agrimatch, "sim", "backfill", "--seasons", "3", "--interval", "21600", "--no-realism"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert backfilled.returncode == 0, backfilled.stderr[-2000:]
+    ran = subprocess.run(
+        [*agrimatch, "forecast", "run", "--as-of", "2026-04-15"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert "forecast as of 2026-04-15" in ran.stdout and "garlic" in ran.stdout
+    engine = make_engine(f"sqlite:///{tmp_path / 'registry.sqlite3'}")
+    with session_factory(engine)() as session:
+        [run] = session.query(JobRun).all()
+        assert run.status == "ok" and run.model_version and json.loads(run.metrics_json or "{}")
+        assert session.query(FieldForecast).count() >= 5
+    engine.dispose()
+    bad = subprocess.run(
+        [*agrimatch, "forecast", "run", "--as-of", "2024-01-10"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 1 and "harvested season" in bad.stderr

@@ -23,6 +23,7 @@ from forecasting.features import (
     CATEGORICAL_COLUMNS,
     FEATURE_COLUMNS,
     FEATURES_FRAME_COLUMNS,
+    HISTORY_COLUMNS,
     field_features,
 )
 from forecasting.frames import DAILY_FIELD_COLUMNS, FIELD_SEASON_COLUMNS, SUPPLY_COLUMNS
@@ -168,8 +169,10 @@ def test_garlic_features_run_across_the_winter_from_the_autumn_sowing(world):
     assert late_winter["gdd_fraction"] < 0.6
     assert new_year["rain_mm"] > 0 and new_year["data_coverage"] == 1.0
     unplanted = at(date(2022, 9, 1))
-    sums_and_counts = [c for c in FEATURE_COLUMNS if not c.startswith("ndvi")][:-1]
+    not_counts = ("ndvi_max", "ndvi_recent", "data_coverage", "past_yield_ratio")
+    sums_and_counts = [c for c in FEATURE_COLUMNS if c not in not_counts]
     assert unplanted[sums_and_counts].tolist() == [0.0] * len(sums_and_counts)
+    assert np.isnan(unplanted["past_yield_ratio"])  # no history given
     assert unplanted["data_coverage"] == 1.0  # nothing was due, nothing is missing
 
 
@@ -236,6 +239,132 @@ def test_et0_follows_the_simulators_hargreaves_within_a_tenth(world):
     features = field_features(daily, _seasons([maize]), as_of).iloc[0]
     k = (as_of - maize.planted_on).days
     assert features["et0_mm"] == pytest.approx(maize.daily.et0_mm[:k].sum(), rel=0.1)
+
+
+def _one_season(crop: str, planted_on: date, tmin: list[float]) -> tuple[pd.DataFrame, ...]:
+    """A hand-made field-season and its daily rows from planting, one per ``tmin``."""
+    seasons = pd.DataFrame(
+        [{"farm": "farm-x", "field": "f1", "region": "zhongmou", "crop": crop,
+          "soil": "loam", "area_ha": 1.0, "year": planted_on.year, "planted_on": planted_on}]
+    ).loc[:, list(FIELD_SEASON_COLUMNS)]  # fmt: skip
+    days = [planted_on + timedelta(days=k) for k in range(len(tmin))]
+    daily = pd.DataFrame({c: 10.0 for c in DAILY_FIELD_COLUMNS[3:]}, index=range(len(tmin)))
+    daily.insert(0, "day", days)
+    daily.insert(0, "field", "f1")
+    daily.insert(0, "farm", "farm-x")
+    daily["air_temp_min_c"] = tmin
+    return seasons, daily.loc[:, list(DAILY_FIELD_COLUMNS)]
+
+
+def test_frost_days_count_cold_nights_before_as_of_only():
+    threshold = CROPS["maize"].frost_damage_temp_c
+    cold, mild = threshold - 2.0, threshold + 0.5
+    # Days 0-9: four frosts (one exactly on the threshold, not below it) and a blank night.
+    tmin = [cold, mild, cold, threshold, mild, np.nan, cold, mild, cold, mild]
+    tmin += [cold] * 10  # days 10-19: frost every night, all on or after as_of
+    seasons, daily = _one_season("maize", date(2023, 4, 1), tmin)
+    as_of = date(2023, 4, 11)  # day 10
+
+    features = field_features(daily, seasons, as_of).iloc[0]
+    assert features["frost_days"] == 4.0
+    assert field_features(daily, seasons, date(2023, 4, 1)).iloc[0]["frost_days"] == 0.0
+    assert field_features(daily, seasons, date(2023, 4, 21)).iloc[0]["frost_days"] == 14.0
+    no_temperatures = daily.assign(air_temp_min_c=np.nan)
+    assert np.isnan(field_features(no_temperatures, seasons, as_of).iloc[0]["frost_days"])
+
+
+def test_frost_days_match_the_simulators_nights_below_the_crops_frost_temperature():
+    # Potato sown in March on the Loess Plateau meets late frosts.
+    potato = _farm(
+        "farm-y", YANCHUAN, FieldPlan(id="p1", crop="potato", area_ha=2.0, planting="03-20")
+    )
+    truths = _simulate(potato, range(2022, 2025), YANCHUAN)
+    daily = pd.concat([_daily(t) for t in truths], ignore_index=True)
+    seasons = _seasons(truths)
+    frosty = 0
+    for as_of in (date(2023, 4, 10), date(2024, 4, 25)):
+        features = field_features(daily, seasons, as_of)
+        for truth, frost in zip(truths, features["frost_days"], strict=True):
+            recorded = (truth.harvest_end - truth.planted_on).days + 1  # _daily's rows
+            k = min(max((as_of - truth.planted_on).days, 0), recorded)
+            expected = (truth.daily.tmin_c[:k] < CROPS["potato"].frost_damage_temp_c).sum()
+            assert frost == expected
+            frosty += truth.year == as_of.year and expected > 0
+    assert frosty > 0  # the check is not vacuous: a season in progress saw frost
+
+
+def _history(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+
+
+# farm-x/f1 grew maize (potential 9 t/ha) in 2020-2022 and tomato (60) in 2019; farm-y is
+# another field; 2023 is the season being forecast, harvested after the as_of below.
+HISTORY = _history(
+    [
+        ("farm-x", "f1", "tomato", 2019, 30.0, date(2019, 8, 20)),
+        ("farm-x", "f1", "maize", 2020, 7.2, date(2020, 10, 5)),
+        ("farm-x", "f1", "maize", 2021, 5.4, date(2021, 10, 8)),
+        ("farm-x", "f1", "maize", 2022, 8.1, date(2022, 10, 3)),
+        ("farm-x", "f1", "maize", 2023, 9.0, date(2023, 10, 6)),
+        ("farm-y", "f1", "maize", 2022, 1.0, date(2022, 10, 1)),
+    ]
+)
+
+
+def test_past_yield_ratio_is_the_mean_over_the_fields_earlier_seasons():
+    seasons, daily = _one_season("maize", date(2023, 6, 1), [15.0] * 30)
+    features = field_features(daily, seasons, date(2023, 6, 20), history=HISTORY).iloc[0]
+    expected = np.mean([30.0 / 60.0, 7.2 / 9.0, 5.4 / 9.0, 8.1 / 9.0])
+    assert features["past_yield_ratio"] == pytest.approx(expected)
+    # A duplicated record counts once, and a NaN yield is skipped.
+    noisy = pd.concat(
+        [HISTORY, HISTORY.iloc[[1]], _history([("farm-x", "f1", "maize", 2018, np.nan,
+                                                 date(2018, 10, 1))])]
+    )  # fmt: skip
+    again = field_features(daily, seasons, date(2023, 6, 20), history=noisy).iloc[0]
+    assert again["past_yield_ratio"] == pytest.approx(expected)
+
+
+def test_past_yield_ratio_reads_only_seasons_harvested_before_as_of():
+    seasons, daily = _one_season("maize", date(2023, 6, 1), [15.0] * 30)
+    before_2022_harvest = date(2022, 10, 3)  # on the day the 2022 harvest ends: not yet known
+    ratio = field_features(daily, seasons, before_2022_harvest, history=HISTORY).iloc[0][
+        "past_yield_ratio"
+    ]
+    assert ratio == pytest.approx(np.mean([30.0 / 60.0, 7.2 / 9.0, 5.4 / 9.0]))
+
+    for as_of in (before_2022_harvest, date(2023, 6, 20)):
+        reference = field_features(daily, seasons, as_of, history=HISTORY)
+        tampered = HISTORY.copy()
+        later = pd.to_datetime(tampered["harvest_end"]).dt.date >= as_of
+        assert later.any()
+        tampered.loc[later, "yield_t_ha"] *= 3.0  # every season not yet harvested
+        unharvested = _history([("farm-x", "f1", "maize", 2021, 99.0, None)])
+        tampered = pd.concat([tampered, unharvested], ignore_index=True)
+        after = field_features(daily, seasons, as_of, history=tampered)
+        pd.testing.assert_frame_equal(reference, after)
+
+
+def test_past_yield_ratio_never_reads_the_season_itself_or_later_ones():
+    seasons, daily = _one_season("maize", date(2021, 6, 1), [15.0] * 30)
+    # Long after every harvest: the 2021 season still sees only 2019 and 2020.
+    features = field_features(daily, seasons, date(2024, 1, 1), history=HISTORY).iloc[0]
+    assert features["past_yield_ratio"] == pytest.approx(np.mean([30.0 / 60.0, 7.2 / 9.0]))
+
+
+def test_past_yield_ratio_is_nan_without_history_or_earlier_seasons(world):
+    _, daily, seasons = world
+    as_of = date(2023, 7, 1)
+    assert field_features(daily, seasons, as_of)["past_yield_ratio"].isna().all()
+    empty = field_features(daily, seasons, as_of, history=HISTORY.iloc[:0])
+    assert empty["past_yield_ratio"].isna().all()
+    other_fields = field_features(daily, seasons, as_of, history=HISTORY)  # farm-x, not farm-a
+    assert other_fields["past_yield_ratio"].isna().all()
+    one, one_daily = _one_season("maize", date(2019, 6, 1), [15.0] * 30)
+    first = field_features(one_daily, one, date(2024, 1, 1), history=HISTORY).iloc[0]
+    assert np.isnan(first["past_yield_ratio"])  # the field's first recorded season
+    with pytest.raises(ValueError, match="harvest_end"):
+        field_features(daily, seasons, as_of, history=HISTORY.drop(columns="harvest_end"))
 
 
 # -- the store edge -----------------------------------------------------------------------

@@ -46,7 +46,7 @@ def _logging(verbose: bool) -> None:
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False)],
     )
-    for noisy in ("amqtt", "transitions", "httpx", "httpcore"):
+    for noisy in ("amqtt", "transitions", "httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -305,3 +305,71 @@ def demo(
     print_summary(summary, console)
     if not summary.consistent:
         raise typer.Exit(1)
+
+
+forecast_app = typer.Typer(
+    help="Yield, harvest, demand and balance forecasts.", no_args_is_help=True
+)
+app.add_typer(forecast_app, name="forecast")
+
+
+@forecast_app.command("run")
+def forecast_run(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Forecast as of this date (YYYY-MM-DD; default today)"),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the chain once: forecasts, balance and campaign recommendations, saved with the
+    model version and the as-of date in the registry."""
+    from datetime import date
+
+    from agrimatch.cli.wiring import open_configured_store, open_registry, run_forecast_job
+
+    _logging(verbose)
+    settings = _settings()
+    try:
+        day = date.fromisoformat(as_of) if as_of else date.today()
+    except ValueError:
+        err_console.print(f"[red]error:[/] --as-of must be YYYY-MM-DD, not {as_of!r}")
+        raise typer.Exit(2) from None
+    store = open_configured_store(settings)
+    sessions = open_registry(settings)
+    try:
+        run, result = run_forecast_job(settings, store, sessions, day)
+    finally:
+        store.close()
+    if run.status != "ok" or result is None:
+        err_console.print(f"[red]forecast failed:[/] {run.error}")
+        raise typer.Exit(1)
+    table = Table(title=f"forecast as of {day} (run {run.id}, model {result.model_version})")
+    for column in ("farm", "field", "crop", "yield P10", "P50", "P90 t/ha", "harvest P50"):
+        table.add_column(column)
+    for row in result.forecasts.head(20).itertuples():
+        table.add_row(
+            row.farm,
+            row.field,
+            row.crop,
+            f"{row.yield_t_ha_p10:.1f}",
+            f"{row.yield_t_ha_p50:.1f}",
+            f"{row.yield_t_ha_p90:.1f}",
+            str(row.harvest_p50),
+        )
+    console.print(table)
+    if len(result.forecasts) > 20:
+        console.print(f"… and {len(result.forecasts) - 20} more fields")
+    campaigns = Table(title="campaign recommendations (by value at risk)")
+    for column in ("platform", "crop", "region", "start", "end", "target t", "value at risk CNY"):
+        campaigns.add_column(column)
+    for c in result.campaigns[:10]:
+        campaigns.add_row(
+            c.platform,
+            c.crop,
+            c.region,
+            str(c.start),
+            str(c.end),
+            f"{c.target_kg / 1000:,.0f}",
+            f"{c.value_at_risk_cny:,.0f}",
+        )
+    console.print(campaigns)
