@@ -156,3 +156,42 @@ def test_forecast_run_command_records_a_run(tmp_path):
         timeout=300,
     )
     assert bad.returncode == 1 and "harvested season" in bad.stderr
+
+
+def test_scheduler_runs_a_job_now_and_keeps_its_schedule_across_restarts(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")}
+    env["AGRIMATCH_DATA_DIR"] = str(tmp_path)
+    agrimatch = [sys.executable, "-m", "agrimatch"]
+    # Nothing backfilled: no field is in season, and the run is recorded as ok with 0 fields.
+    once = subprocess.run(
+        [*agrimatch, "scheduler", "--run-now", "refresh-features"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert once.returncode == 0, once.stderr[-2000:]
+    assert "refresh-features" in once.stdout and "ok" in once.stdout
+    for _ in range(2):  # start, stop, start again: the job store keeps three jobs
+        process = subprocess.Popen(
+            [*agrimatch, "scheduler"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(6)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'registry.sqlite3'}")
+    with engine.connect() as connection:
+        from sqlalchemy import text
+
+        ids = sorted(r[0] for r in connection.execute(text("SELECT id FROM apscheduler_jobs")))
+    engine.dispose()
+    assert ids == ["forecast", "refresh-features", "retrain"]

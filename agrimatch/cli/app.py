@@ -373,3 +373,62 @@ def forecast_run(
             f"{c.value_at_risk_cny:,.0f}",
         )
     console.print(campaigns)
+
+
+@app.command()
+def scheduler(
+    run_now: Annotated[
+        str | None,
+        typer.Option(help="Run this job once now (refresh-features, retrain, forecast) and exit"),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the scheduled jobs until SIGINT/SIGTERM: refresh features (daily 02:00 UTC),
+    retrain (Mondays 01:00), forecast + balance + recommend (daily 03:00).
+
+    Jobs live in the registry database (APScheduler's job store), so a restart
+    keeps their schedule; every run is recorded with its start, end, status and
+    metrics (`job_runs`).
+    """
+    from agrimatch.cli.wiring import open_configured_store, open_registry, scheduler_jobs
+    from agrimatch.clock import to_datetime
+    from agrimatch.registry import database_url
+    from forecasting.jobs import build_scheduler, record_run
+
+    _logging(verbose)
+    settings = _settings()
+    clock = make_clock(settings.clock_start, settings.clock_speed)
+    store = open_configured_store(settings)
+    sessions = open_registry(settings)
+    jobs = scheduler_jobs(settings, store, sessions)
+    try:
+        if run_now is not None:
+            chosen = {job.name: job for job in jobs}.get(run_now)
+            if chosen is None:
+                err_console.print(
+                    f"[red]error:[/] no job {run_now!r} (jobs: {', '.join(j.name for j in jobs)})"
+                )
+                raise typer.Exit(2)
+            run = record_run(sessions, chosen.name, to_datetime(clock.now()).date(), chosen.func)
+            console.print(
+                f"{run.job} as of {run.as_of}: {run.status} {run.metrics_json or run.error}"
+            )
+            raise typer.Exit(0 if run.status == "ok" else 1)
+        runner = build_scheduler(
+            database_url(settings),
+            jobs,
+            sessions,
+            lambda: to_datetime(clock.now()).date(),
+            blocking=False,
+        )
+        stop = threading.Event()
+        _stop_on_signals(stop)
+        runner.start()
+        for job in runner.get_jobs():
+            logging.getLogger("agrimatch.scheduler").info(
+                "%s next at %s", job.id, job.next_run_time
+            )
+        stop.wait()
+        runner.shutdown(wait=True)
+    finally:
+        store.close()

@@ -17,6 +17,7 @@ from agrimatch.contract.topics import DeviceAddress
 from agrimatch.mqtt import MqttEndpoint
 from agrimatch.registry import database_url, make_engine, migrate, session_factory
 from agrimatch.registry.models import JobRun, JobStatus
+from agrimatch.registry.repository import list_seasons
 from agrimatch.scenario import load_scenario
 from agrimatch.settings import Settings
 from agrimatch.store import TelemetryStore
@@ -24,7 +25,22 @@ from agrimatch.store.factory import open_store
 from firmware_sim import DeviceSpec, Fleet, FleetStats, plan_fleet
 from firmware_sim.device import DeviceRealism
 from firmware_sim.layout import plan_from_scenario
-from forecasting.chain import ChainResult, run_chain, save_results
+from forecasting.chain import (
+    ChainOptions,
+    ChainResult,
+    run_chain,
+    save_results,
+    seasons_frame,
+    split_seasons,
+    training_set,
+)
+from forecasting.features import FEATURE_COLUMNS, HISTORY_COLUMNS, field_features
+from forecasting.frames import FIELD_SEASON_COLUMNS
+from forecasting.jobs import FORECAST, REFRESH_FEATURES, RETRAIN, JobSpec, default_job_triggers
+from forecasting.metrics import quantile_metrics
+from forecasting.model_store import save_model
+from forecasting.telemetry_frames import daily_field_frame
+from forecasting.yield_model import YieldQuantileModel
 from ingest.deadletter import DeadLetterSink
 from ingest.mqtt_consumer import IngestOptions, MqttIngest
 from ingest.pipeline import RetryPolicy, TelemetryPipeline
@@ -161,3 +177,52 @@ def run_forecast_job(
         session.flush()
         session.expunge(row)
     return row, result
+
+
+def scheduler_jobs(
+    settings: Settings, store: TelemetryStore, sessions: sessionmaker[Session]
+) -> list[JobSpec]:
+    """The scheduled jobs: refresh features (daily), retrain (weekly), forecast (daily)."""
+    triggers = default_job_triggers()
+    lookback_ms = 400 * 86_400_000
+
+    def refresh_features(as_of: date) -> dict[str, float | str]:
+        with sessions() as session:
+            seasons = seasons_frame(list_seasons(session))
+        history, current = split_seasons(seasons, as_of)
+        end_ms = int(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC).timestamp() * 1000)
+        daily = daily_field_frame(store, end_ms - lookback_ms, end_ms)
+        features = field_features(
+            daily,
+            current[list(FIELD_SEASON_COLUMNS)],
+            as_of,
+            history=history[list(HISTORY_COLUMNS)],
+        )
+        coverage = float(features["data_coverage"].mean()) if len(features) else 0.0
+        return {"fields": float(len(features)), "data_coverage_mean": coverage}
+
+    def retrain(as_of: date) -> dict[str, float | str]:
+        with sessions() as session:
+            seasons = seasons_frame(list_seasons(session))
+        history, _ = split_seasons(seasons, as_of)
+        end_ms = int(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC).timestamp() * 1000)
+        daily = daily_field_frame(store, end_ms - 4 * 365 * 86_400_000, end_ms)
+        X, y = training_set(daily, history, ChainOptions().training_leads_days)
+        if X.empty:
+            raise ValueError(f"no harvested season to train on as of {as_of}")
+        model = YieldQuantileModel(feature_columns=FEATURE_COLUMNS).fit(X, y)
+        metrics = quantile_metrics(y.to_numpy(), model.predict_quantiles(X))
+        manifest = save_model(model, settings.data_dir / "models", metrics=metrics)
+        return {"model_version": manifest.version, "training_rows": float(len(X))}
+
+    def forecast(as_of: date) -> dict[str, float | str]:
+        run, result = run_forecast_job(settings, store, sessions, as_of)
+        if result is None:
+            raise RuntimeError(run.error or "forecast failed")
+        return {"forecast_run": float(run.id), **result.metrics}
+
+    return [
+        JobSpec(REFRESH_FEATURES, triggers[REFRESH_FEATURES], refresh_features),
+        JobSpec(RETRAIN, triggers[RETRAIN], retrain),
+        JobSpec(FORECAST, triggers[FORECAST], forecast),
+    ]
