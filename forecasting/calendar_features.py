@@ -21,24 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 
-import holidays
 import numpy as np
 import pandas as pd
 
-SPRING_FESTIVAL = "spring_festival"
-MID_AUTUMN = "mid_autumn"
-SHOPPING_618 = "shopping_618"
-DOUBLE_11 = "double_11"
-FESTIVALS = (SPRING_FESTIVAL, MID_AUTUMN, SHOPPING_618, DOUBLE_11)
-LUNAR_FESTIVALS = (SPRING_FESTIVAL, MID_AUTUMN)
-
-# The holiday names as China's calendar writes them in Chinese: the stable
-# names (the English translations have changed between ``holidays`` releases).
-_LUNAR_HOLIDAY_NAMES = {SPRING_FESTIVAL: "春节", MID_AUTUMN: "中秋节"}
-# Platform shopping festivals are fixed Gregorian days: (month, day).
-_SHOPPING_DAYS = {SHOPPING_618: (6, 18), DOUBLE_11: (11, 11)}
+from agrimatch.festivals import (
+    FESTIVALS,
+    LUNAR_FESTIVALS,
+    festival_days,
+)
 
 CALENDAR_FEATURES: tuple[str, ...] = (
     *(f"weeks_to_{name}" for name in FESTIVALS),
@@ -63,33 +54,6 @@ _WEEKS_AFTER_LUNAR_FESTIVAL = 2
 _DAYS_PER_YEAR = 365.25
 # Distances are capped at a year: beyond that the next festival says nothing new.
 _MAX_WEEKS = 53.0
-
-
-def festival_days(year: int) -> dict[str, date]:
-    """The day of each festival in ``year``, keyed by the names in :data:`FESTIVALS`.
-
-    A lunar festival the holiday calendar has no date for that year (Mid-Autumn
-    became a public holiday in 2008) is left out.
-    """
-    return dict(_festival_days(year))
-
-
-@lru_cache(maxsize=512)
-def _festival_days(year: int) -> tuple[tuple[str, date], ...]:
-    # Cached as a tuple, so no caller can change what the next one gets.
-    found = [(name, date(year, month, day)) for name, (month, day) in _SHOPPING_DAYS.items()]
-    calendar = holidays.country_holidays("CN", years=year, language="zh_CN")
-    for name, holiday_name in _LUNAR_HOLIDAY_NAMES.items():
-        # The festival day is the first day named exactly so: the rest of the
-        # holiday carries the name too, and makeup days add a suffix to it.
-        days = [
-            day
-            for day, names in calendar.items()
-            if day.year == year and holiday_name in str(names).split("; ")
-        ]
-        if days:
-            found.append((name, min(days)))
-    return tuple(found)
 
 
 def last_year_lag_weeks(weeks: Iterable[date]) -> np.ndarray:

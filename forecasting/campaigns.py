@@ -55,14 +55,14 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from agrimatch.agronomy import CropSpec
-from forecasting.balance import DAYS_PER_WEEK, StockFlows, carry_stock, shelf_weeks
-from forecasting.calendar_features import (
+from agrimatch.festivals import (
     DOUBLE_11,
     MID_AUTUMN,
     SHOPPING_618,
     SPRING_FESTIVAL,
     festival_days,
 )
+from forecasting.balance import DAYS_PER_WEEK, StockFlows, carry_stock, shelf_weeks
 from forecasting.campaign_uplift import UpliftEstimate, UpliftTable
 from forecasting.frames import BALANCE_COLUMNS, DEMAND_COLUMNS
 

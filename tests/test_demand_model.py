@@ -18,6 +18,7 @@ import pytest
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
+from agrimatch.festivals import festival_days
 from agrimatch.scenario import CampaignPlan, load_scenario
 from agrimatch.store.embedded import EmbeddedStore
 from firmware_sim.market import DemandSeries, daily_demand, day_start_ms, demand_points
@@ -26,7 +27,6 @@ from forecasting.calendar_features import (
     CALENDAR_FEATURES,
     calendar_features,
     campaign_features,
-    festival_days,
     last_year_lag_weeks,
 )
 from forecasting.demand_baselines import ExponentialSmoothingForecaster, SeasonalNaiveForecaster

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
 
-import holidays
 import numpy as np
 from numpy.typing import NDArray
+
+from agrimatch import festivals
 
 SPRING_FESTIVAL = "spring_festival"
 MID_AUTUMN = "mid_autumn"
@@ -37,7 +37,6 @@ DOUBLE_11 = "double_11"
 
 # Names as China's calendar in ``holidays`` writes them in its source language;
 # the Chinese names are the stable ones (translations vary between releases).
-_HOLIDAY_NAMES = {SPRING_FESTIVAL: "春节", MID_AUTUMN: "中秋节"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,22 +95,10 @@ def festival_dates(year: int) -> dict[str, date]:
     return dict(_festival_days(year))
 
 
-@lru_cache(maxsize=256)
 def _festival_days(year: int) -> tuple[tuple[str, date], ...]:
-    # Cached as a tuple so no caller can change what the next one gets.
-    found = [(SHOPPING_618, date(year, 6, 18)), (DOUBLE_11, date(year, 11, 11))]
-    calendar = holidays.country_holidays("CN", years=year, language="zh_CN")
-    for festival, holiday_name in _HOLIDAY_NAMES.items():
-        # The festival day is the earliest day carrying exactly that name: the
-        # other days of the holiday carry it too, and makeup days add a suffix.
-        days = [
-            day
-            for day, names in calendar.items()
-            if day.year == year and holiday_name in str(names).split("; ")
-        ]
-        if days:
-            found.append((festival, min(days)))
-    return tuple(found)
+    # The kernel's calendar, with this module's name for 618.
+    names = {festivals.SHOPPING_618: SHOPPING_618}
+    return tuple((names.get(k, k), d) for k, d in festivals.festival_days(year).items())
 
 
 def festival_multiplier(start: date, end: date, sensitivity: float = 1.0) -> NDArray[np.float64]:
