@@ -208,6 +208,16 @@ def start_ingest(env: dict) -> subprocess.Popen[bytes]:
     )
 
 
+def wait_connected(broker: MosquittoServer, client_id: str, timeout_s: float = 60.0) -> None:
+    """Until the broker's log shows ``client_id`` connected (its session then exists)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if f" as {client_id} (" in broker.log_path.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{client_id} did not connect within {timeout_s:.0f} s")
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     try:
@@ -234,7 +244,8 @@ def ingest_rate(broker, influx, messages, replicas: int) -> tuple[float, int, in
     # Create the persistent sessions in the share group, then leave.
     for client_id in ids:
         p = start_ingest(ingest_env(broker, influx, db, client_id))
-        time.sleep(2.0)
+        wait_connected(broker, client_id)
+        time.sleep(1.0)  # it subscribes right after connecting
         stop(p)
     queue_messages(MqttEndpoint.from_url(broker.url), messages)
     processes = [start_ingest(ingest_env(broker, influx, db, cid)) for cid in ids]

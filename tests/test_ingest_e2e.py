@@ -17,7 +17,8 @@ import time
 import paho.mqtt.client as paho
 import pytest
 
-from agrimatch.cli.wiring import build_ingest, run_fleet_until
+from agrimatch.cli.fleet_wiring import run_fleet_until
+from agrimatch.cli.wiring import build_ingest
 from agrimatch.clock import SimulatedClock
 from agrimatch.contract.telemetry import Reading
 from agrimatch.contract.topics import DeviceAddress

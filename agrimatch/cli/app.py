@@ -151,7 +151,7 @@ def sim(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from agrimatch.cli.wiring import fleet_specs, run_fleet_until
+    from agrimatch.cli.fleet_wiring import fleet_specs, run_fleet_until
     from agrimatch.mqtt import MqttEndpoint
 
     _logging(verbose)
@@ -325,7 +325,8 @@ def forecast_run(
     model version and the as-of date in the registry."""
     from datetime import date
 
-    from agrimatch.cli.wiring import open_configured_store, open_registry, run_forecast_job
+    from agrimatch.cli.forecast_wiring import run_forecast_job
+    from agrimatch.cli.wiring import open_configured_store, open_registry
 
     _logging(verbose)
     settings = _settings()
@@ -390,7 +391,8 @@ def scheduler(
     keeps their schedule; every run is recorded with its start, end, status and
     metrics (`job_runs`).
     """
-    from agrimatch.cli.wiring import open_configured_store, open_registry, scheduler_jobs
+    from agrimatch.cli.forecast_wiring import scheduler_jobs
+    from agrimatch.cli.wiring import open_configured_store, open_registry
     from agrimatch.clock import to_datetime
     from agrimatch.registry import database_url
     from forecasting.jobs import build_scheduler, record_run

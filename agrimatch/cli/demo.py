@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from agrimatch.cli.wiring import build_ingest, run_fleet_until
+from agrimatch.cli.fleet_wiring import run_fleet_until
+from agrimatch.cli.wiring import build_ingest
 from agrimatch.clock import SimulatedClock, to_datetime
 from agrimatch.contract.telemetry import Reading
 from agrimatch.contract.topics import DeviceAddress
