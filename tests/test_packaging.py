@@ -43,6 +43,15 @@ def test_the_wheel_holds_all_packages_and_the_console_script(tmp_path):
     for package in _tree_packages():
         assert f"{package.replace('.', '/')}/__init__.py" in names, package
     assert "firmware_sim/py.typed" in names
+    for data in (
+        "agrimatch/scenarios/default.toml",
+        "agrimatch/scenarios/garlic-glut.toml",
+        "agrimatch/agronomy/crops.toml",
+        "agrimatch/agronomy/soils.toml",
+        "agrimatch/registry/migrations/script.py.mako",
+        "agrimatch/registry/migrations/versions/0002_forecasts.py",
+    ):
+        assert data in names, data
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "agrimatch = agrimatch.cli:app" in text
