@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 from agrimatch.clock import Clock, RealClock
 from agrimatch.contract.telemetry import TimeLimits
 from agrimatch.mqtt import MqttEndpoint
-from agrimatch.registry import database_url, make_engine, migrate, session_factory
 from agrimatch.settings import Settings
 from agrimatch.store import TelemetryStore
 from agrimatch.store.factory import open_store
@@ -65,6 +67,9 @@ def build_ingest(
 
 def open_registry(settings: Settings) -> sessionmaker[Session]:
     """The registry database (AGRIMATCH_DATABASE_URL or SQLite in the data dir), migrated."""
+    # Imported here: ingest never needs the registry, and SQLAlchemy + Alembic cost it ~30 MB.
+    from agrimatch.registry import database_url, make_engine, migrate, session_factory
+
     engine = make_engine(database_url(settings))
     migrate(engine)
     return session_factory(engine)
