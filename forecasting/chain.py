@@ -214,14 +214,13 @@ def run_chain(
     origin = as_of - timedelta(days=as_of.weekday() + 7)  # the last whole week before as_of
     if demand_weekly.empty:
         raise ChainError(f"no platform demand recorded before {as_of}")
-    demand_model = DemandQuantileModel(max_horizon_weeks=options.horizon_weeks)
+    horizon_weeks = demand_horizon_weeks(forecasts, origin, options.horizon_weeks)
+    demand_model = DemandQuantileModel(max_horizon_weeks=horizon_weeks)
     demand_model.fit(demand_weekly[demand_weekly["week"] <= origin], campaigns=campaigns_frame)
-    demand = demand_model.forecast(
-        demand_weekly, origin, options.horizon_weeks, campaigns=campaigns_frame
-    )
+    demand = demand_model.forecast(demand_weekly, origin, horizon_weeks, campaigns=campaigns_frame)
 
     # Supply and demand meet per crop and region; the horizon is the demand's.
-    horizon_end = origin + timedelta(weeks=options.horizon_weeks)
+    horizon_end = origin + timedelta(weeks=horizon_weeks)
     supply_in = supply[(supply["week"] > origin) & (supply["week"] <= horizon_end)]
     sold = set(map(tuple, demand[["crop", "region"]].drop_duplicates().to_numpy()))
     supply_in = supply_in[
@@ -246,6 +245,21 @@ def run_chain(
     return ChainResult(
         as_of, version, forecasts, supply, demand, balance_frame, recommended, metrics
     )
+
+
+def demand_horizon_weeks(forecasts: pd.DataFrame, origin: date, minimum_weeks: int) -> int:
+    """Weeks of demand to forecast: until the last harvest's produce would spoil.
+
+    A glut of a crop that keeps for months (cured garlic) only shows value at
+    risk once the stock outlives its shelf life, so the balance must reach that
+    far; the demand model goes to 52 weeks at most.
+    """
+    if forecasts.empty:
+        return minimum_weeks
+    last_harvest = max(forecasts["harvest_p90"])
+    shelf_days = max(CROPS[crop].shelf_life_days for crop in set(forecasts["crop"]))
+    needed = -(-((last_harvest - origin).days + shelf_days) // 7) + 1
+    return int(min(52, max(minimum_weeks, needed)))
 
 
 def _drivers_by_field(drivers: pd.DataFrame, forecasts: pd.DataFrame) -> list[str]:

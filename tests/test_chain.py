@@ -195,3 +195,15 @@ def test_scheduler_runs_a_job_now_and_keeps_its_schedule_across_restarts(tmp_pat
         ids = sorted(r[0] for r in connection.execute(text("SELECT id FROM apscheduler_jobs")))
     engine.dispose()
     assert ids == ["forecast", "refresh-features", "retrain"]
+
+
+def test_a_long_keeping_glut_gets_a_campaign_before_it_spoils(world):
+    # Garlic keeps ~6 months: the demand horizon reaches past its spoilage date, so the
+    # default world's garlic surplus shows value at risk and gets a campaign.
+    result = _run(world)
+    garlic = [c for c in result.campaigns if c.crop == "garlic"]
+    assert garlic, [c.crop for c in result.campaigns]
+    assert all(c.value_at_risk_cny > 0 and c.reasons for c in garlic)
+    # Selling starts before the first of the surplus would spoil.
+    assert min(c.start for c in garlic) < min(c.spoils_from for c in garlic)
+    assert result.demand["week"].max() >= min(c.spoils_from for c in garlic) - timedelta(days=7)
