@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Protocol
 
+from paho.mqtt.client import MQTTMessageInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from agrimatch.contract.telemetry import Reading, encode_telemetry
@@ -105,7 +106,7 @@ class MqttSink:
         self._client.connect(endpoint.host, endpoint.port)
         self._client.loop_start()
         self._window = window
-        self._infos: list[object] = []
+        self._infos: list[MQTTMessageInfo] = []
 
     def add(self, address: DeviceAddress, readings: list[Reading]) -> None:
         payload = encode_telemetry(address.device, readings)
@@ -115,8 +116,8 @@ class MqttSink:
 
     def flush(self) -> None:
         for info in self._infos:
-            info.wait_for_publish(60)  # type: ignore[attr-defined]
-            if not info.is_published():  # type: ignore[attr-defined]
+            info.wait_for_publish(60)
+            if not info.is_published():
                 raise RuntimeError("the broker did not acknowledge a backfilled pack")
         self._infos = []
 
