@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +22,23 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from agrimatch.agronomy import CROPS
-from agrimatch.registry.models import FieldForecast, Platform, Recommendation, Season
-from agrimatch.registry.repository import list_campaigns, list_seasons
+from agrimatch.registry.models import FieldForecast, Recommendation
 from agrimatch.store import TelemetryStore
 from forecasting.balance import balance as make_balance
 from forecasting.campaign_uplift import estimate_uplifts
 from forecasting.campaigns import CampaignRecommendation, recommend_campaigns
-from forecasting.demand_data import daily_demand_frame, weekly
+from forecasting.chain_data import ChainData, history_key, load_chain_data, split_seasons
+from forecasting.demand_data import weekly
 from forecasting.demand_model import DemandQuantileModel
 from forecasting.drivers import field_drivers
 from forecasting.features import FEATURE_COLUMNS, HISTORY_COLUMNS, field_features
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.harvest import gdd_climatology, harvest_windows, weekly_supply
 from forecasting.metrics import quantile_metrics
-from forecasting.model_store import save_model
-from forecasting.telemetry_frames import daily_field_frame
+from forecasting.model_store import ModelStoreError, list_models, load_model, save_model
 from forecasting.yield_model import YieldQuantileModel
 
 log = logging.getLogger(__name__)
-DAY_MS = 86_400_000
 
 
 class ChainError(RuntimeError):
@@ -67,46 +65,6 @@ class ChainResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def _ms(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
-
-
-def seasons_frame(seasons: list[Season]) -> pd.DataFrame:
-    """Registry seasons as FIELD_SEASON_COLUMNS plus their truth (NaN/None when unknown)."""
-    rows = [
-        {
-            "farm": s.farm_id,
-            "field": s.field_id,
-            "region": s.field.farm.region_id,
-            "crop": s.crop,
-            "soil": s.field.soil,
-            "area_ha": s.area_ha,
-            "year": s.year,
-            "planted_on": s.planted_on,
-            "yield_t_ha": s.yield_t_ha,
-            "harvest_peak": s.harvest_peak,
-            "harvest_end": s.harvest_end,
-        }
-        for s in seasons
-    ]
-    return pd.DataFrame(
-        rows, columns=[*FIELD_SEASON_COLUMNS, "yield_t_ha", "harvest_peak", "harvest_end"]
-    )
-
-
-def split_seasons(frame: pd.DataFrame, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(history, current): harvested before ``as_of`` with truth; planted by it and not over."""
-    known = frame["harvest_end"].notna() & frame["yield_t_ha"].notna()
-    harvested = known & frame["harvest_end"].map(lambda d: d is not None and d < as_of)
-    history = frame[harvested].reset_index(drop=True)
-    planted = frame["planted_on"].map(lambda d: d <= as_of)
-    # A season is current when planted and not harvested yet as far as as_of can tell;
-    # older unharvested-looking seasons (no truth, planted over a year ago) are stale.
-    recent = frame["planted_on"].map(lambda d: (as_of - d).days < 366)
-    current = frame[planted & ~harvested & recent].reset_index(drop=True)
-    return history, current
-
-
 def training_set(
     daily: pd.DataFrame, history: pd.DataFrame, leads_days: tuple[int, ...]
 ) -> tuple[pd.DataFrame, pd.Series]:
@@ -130,6 +88,67 @@ def training_set(
     return frame.drop(columns=["yield_t_ha"]), frame["yield_t_ha"].astype(float)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class TrainedYieldModel:
+    """A fitted yield model, its stored version and what it learned from."""
+
+    model: YieldQuantileModel
+    version: str  # "unsaved" when not persisted
+    training_key: str  # chain_data.history_key of its training seasons
+    metrics: dict[str, float]
+
+
+def train_yield_model(
+    data: ChainData,
+    as_of: date,
+    options: ChainOptions | None = None,
+    model_dir: Path | None = None,
+) -> TrainedYieldModel:
+    """Fit the yield model on every season harvested before ``as_of``; save it if asked."""
+    options = options or ChainOptions()
+    data = data.until(as_of)
+    history, _ = split_seasons(data.seasons, as_of)
+    if history["year"].nunique() < options.min_training_seasons:
+        raise ChainError(
+            f"as of {as_of} the registry has {history['year'].nunique()} harvested season(s) "
+            f"with truth; the yield model needs {options.min_training_seasons}"
+        )
+    X, y = training_set(data.daily, history, options.training_leads_days)
+    if X.empty:
+        raise ChainError(f"as of {as_of} no harvested season has telemetry to learn from")
+    model = YieldQuantileModel(feature_columns=FEATURE_COLUMNS).fit(X, y)
+    metrics = quantile_metrics(y.to_numpy(), model.predict_quantiles(X))
+    metrics["training_rows"] = float(len(X))
+    key = history_key(history)
+    version = "unsaved"
+    if model_dir is not None:
+        version = save_model(model, model_dir, metrics=metrics, training_key=key).version
+    return TrainedYieldModel(model, version, key, metrics)
+
+
+def current_yield_model(
+    data: ChainData, as_of: date, model_dir: Path, options: ChainOptions | None = None
+) -> TrainedYieldModel:
+    """The stored model trained on exactly the seasons harvested before ``as_of``, or a new one.
+
+    The weekly retrain stores a model; the daily forecast loads it. A stored
+    model that learned other seasons is not used: one that knows fewer is
+    stale, one that knows more would leak the future into a past ``as_of``.
+    """
+    history, _ = split_seasons(data.seasons, as_of)
+    key = history_key(history)
+    for manifest in reversed(list_models(model_dir, "yield")):
+        if manifest.training_key != key:
+            continue
+        try:
+            model, loaded = load_model(model_dir, manifest.version)
+        except ModelStoreError as exc:  # e.g. another scikit-learn: retrain instead
+            log.warning("stored model %s not usable (%s); retraining", manifest.version, exc)
+            break
+        return TrainedYieldModel(model, loaded.version, key, dict(loaded.metrics))
+    return train_yield_model(data, as_of, options, model_dir)
+
+
 def run_chain(
     store: TelemetryStore,
     session: Session,
@@ -138,28 +157,37 @@ def run_chain(
     model_dir: Path | None = None,
     options: ChainOptions | None = None,
 ) -> ChainResult:
-    """Forecast, balance and recommend as of ``as_of``; persist nothing but the model."""
+    """Load what the chain reads, then forecast, balance and recommend as of ``as_of``.
+
+    With ``model_dir`` the yield model is the stored one trained on the
+    seasons known on ``as_of`` (trained and stored if there is none);
+    without, one is trained for this run. Persists nothing else.
+    """
     options = options or ChainOptions()
-    seasons = seasons_frame(list_seasons(session))
-    history, current = split_seasons(seasons, as_of)
-    if history["year"].nunique() < options.min_training_seasons:
-        raise ChainError(
-            f"as of {as_of} the registry has {history['year'].nunique()} harvested season(s) "
-            f"with truth; the yield model needs {options.min_training_seasons}"
-        )
+    first = as_of - timedelta(days=options.history_days)
+    data = load_chain_data(store, session, first, as_of)
+    trained = (
+        current_yield_model(data, as_of, model_dir, options)
+        if model_dir is not None
+        else train_yield_model(data, as_of, options)
+    )
+    return forecast_as_of(data, as_of, trained, options)
+
+
+def forecast_as_of(
+    data: ChainData,
+    as_of: date,
+    trained: TrainedYieldModel,
+    options: ChainOptions | None = None,
+) -> ChainResult:
+    """Forecast, balance and recommend as of ``as_of`` from loaded data. Pure."""
+    options = options or ChainOptions()
+    data = data.until(as_of)
+    history, current = split_seasons(data.seasons, as_of)
     if current.empty:
         raise ChainError(f"no field-season is in progress on {as_of}")
-    start = as_of - timedelta(days=options.history_days)
-    daily = daily_field_frame(store, _ms(start), _ms(as_of))
-    daily = daily[daily["day"] < as_of]
-
-    X, y = training_set(daily, history, options.training_leads_days)
-    model = YieldQuantileModel(feature_columns=FEATURE_COLUMNS).fit(X, y)
-    in_sample = quantile_metrics(y.to_numpy(), model.predict_quantiles(X))
-    version = "unsaved"
-    if model_dir is not None:
-        manifest = save_model(model, model_dir, metrics=in_sample)
-        version = manifest.version
+    daily = data.daily
+    model = trained.model
 
     now_features = field_features(
         daily, current[list(FIELD_SEASON_COLUMNS)], as_of, history=history[list(HISTORY_COLUMNS)]
@@ -171,7 +199,7 @@ def run_chain(
     drivers = field_drivers(model, now_features)
     forecasts["drivers"] = _drivers_by_field(drivers, forecasts)
 
-    regions = seasons.drop_duplicates("farm").set_index("farm")["region"]
+    regions = data.seasons.drop_duplicates("farm").set_index("farm")["region"]
     daily_regions = daily.assign(region=daily["farm"].map(regions))
     climatologies = {
         (crop, region): gdd_climatology(daily_regions[daily_regions["region"] == region], crop)
@@ -180,44 +208,14 @@ def run_chain(
     forecasts = harvest_windows(forecasts, climatologies)
     supply = weekly_supply(forecasts, loss_weeks=0.0)
 
-    demand_daily = daily_demand_frame(store, _ms(start), _ms(as_of))
-    demand_weekly = weekly(demand_daily)
-    campaign_rows = [
-        {
-            "platform": c.platform_id,
-            "crop": c.crop,
-            "region": c.region_id,
-            "start_on": c.start_on,
-            "end_on": c.end_on,
-            "uplift": c.uplift,
-            "hangover": c.hangover,
-            "volume_kg": c.volume_kg,
-            "source": c.source,
-        }
-        for c in list_campaigns(session)
-        if c.start_on < as_of
-    ]
-    campaigns_frame = pd.DataFrame(
-        campaign_rows,
-        columns=[
-            "platform",
-            "crop",
-            "region",
-            "start_on",
-            "end_on",
-            "uplift",
-            "hangover",
-            "volume_kg",
-            "source",
-        ],
-    )
+    demand_weekly = weekly(data.demand_daily)
     origin = as_of - timedelta(days=as_of.weekday() + 7)  # the last whole week before as_of
     if demand_weekly.empty:
         raise ChainError(f"no platform demand recorded before {as_of}")
     horizon_weeks = demand_horizon_weeks(forecasts, origin, options.horizon_weeks)
     demand_model = DemandQuantileModel(max_horizon_weeks=horizon_weeks)
-    demand_model.fit(demand_weekly[demand_weekly["week"] <= origin], campaigns=campaigns_frame)
-    demand = demand_model.forecast(demand_weekly, origin, horizon_weeks, campaigns=campaigns_frame)
+    demand_model.fit(demand_weekly[demand_weekly["week"] <= origin], campaigns=data.campaigns)
+    demand = demand_model.forecast(demand_weekly, origin, horizon_weeks, campaigns=data.campaigns)
 
     # Supply and demand meet per crop and region; the horizon is the demand's.
     horizon_end = origin + timedelta(weeks=horizon_weeks)
@@ -227,23 +225,22 @@ def run_chain(
         [(c, r) in sold for c, r in zip(supply_in["crop"], supply_in["region"], strict=True)]
     ]
     balance_frame = make_balance(supply_in, demand)
-    platforms = list(session.query(Platform).all())
-    uplifts = estimate_uplifts(campaigns_frame)
+    uplifts = estimate_uplifts(data.campaigns)
     recommended = recommend_campaigns(
-        balance_frame, platforms, uplifts, CROPS, as_of, demand=demand
+        balance_frame, data.platforms, uplifts, CROPS, as_of, demand=demand
     )
     metrics = {
         "fields_forecast": float(len(forecasts)),
-        "training_rows": float(len(X)),
+        "training_rows": trained.metrics.get("training_rows", float("nan")),
         "training_seasons": float(history["year"].nunique()),
-        "in_sample_wape_p50": float(in_sample.get("wape_p50", float("nan"))),
+        "in_sample_wape_p50": float(trained.metrics.get("wape_p50", float("nan"))),
         "campaigns_recommended": float(len(recommended)),
         "surplus_weeks": float((balance_frame["p_surplus"] > 0.5).sum())
         if len(balance_frame)
         else 0.0,
     }
     return ChainResult(
-        as_of, version, forecasts, supply, demand, balance_frame, recommended, metrics
+        as_of, trained.version, forecasts, supply, demand, balance_frame, recommended, metrics
     )
 
 

@@ -68,6 +68,9 @@ class ModelManifest:
     created_at: str  # ISO 8601, UTC
     model_sha256: str
     params: dict[str, Any] = field(default_factory=dict)  # the estimator's JSON-able params
+    # What the model learned from, as the caller names it (the chain: a hash of the
+    # field-seasons in the training set), so a job can tell whether a stored model is current.
+    training_key: str = ""
 
     @property
     def trained_through(self) -> int:
@@ -97,6 +100,7 @@ class ModelManifest:
                 created_at=str(data["created_at"]),
                 model_sha256=str(data["model_sha256"]),
                 params=dict(data.get("params", {})),
+                training_key=str(data.get("training_key", "")),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ModelStoreError(f"malformed model manifest: {exc!r}") from exc
@@ -133,6 +137,7 @@ def save_model(
     training_window: tuple[int, int] | None = None,
     kind: str = "yield",
     created_at: datetime | None = None,
+    training_key: str = "",
 ) -> ModelManifest:
     """Persist a fitted model and its manifest under ``directory``; returns the manifest.
 
@@ -140,7 +145,9 @@ def save_model(
     ``training_window_``; crops, feature and categorical columns and quantiles
     come from the fitted model (``crops_``, ``feature_columns_``...). ``metrics``
     are the held-out metrics to stamp it with (finite numbers, e.g. from
-    :func:`forecasting.metrics.quantile_metrics`).
+    :func:`forecasting.metrics.quantile_metrics`). ``training_key`` names the
+    training data (see :attr:`ModelManifest.training_key`); it is part of the
+    version, so the same model learned from other data is stored apart.
     """
     window = training_window or getattr(model, "training_window_", None)
     if window is None:
@@ -158,7 +165,8 @@ def save_model(
     sha256 = hashlib.sha256(payload).hexdigest()
     crops = tuple(sorted(str(c) for c in getattr(model, "crops_", ())))
     first, last = int(window[0]), int(window[1])
-    version = model_version(kind, crops, last, sha256)
+    named = hashlib.sha256(payload + training_key.encode()).hexdigest() if training_key else sha256
+    version = model_version(kind, crops, last, named)
     manifest = ModelManifest(
         version=version,
         kind=kind,
@@ -173,6 +181,7 @@ def save_model(
         created_at=(created_at or datetime.now(UTC)).astimezone(UTC).isoformat(),
         model_sha256=sha256,
         params=_json_params(model),
+        training_key=training_key,
     )
 
     directory.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from agrimatch.scenario import load_scenario
 from firmware_sim.backfill import BackfillOptions, StoreSink, backfill
 from forecasting.chain import ChainError, run_chain, save_results
 from forecasting.frames import BALANCE_COLUMNS
+from forecasting.model_store import list_models
 
 AS_OF = date(2026, 4, 15)
 
@@ -110,6 +111,25 @@ def test_results_are_saved_with_the_model_version_and_date(world):
         assert {r.model_version for r in rows} == {result.model_version}
         recs = session.query(Recommendation).filter(Recommendation.as_of == AS_OF).all()
         assert len(recs) == len(result.campaigns)
+
+
+def test_the_forecast_loads_the_model_stored_for_the_seasons_it_knows(world, tmp_path):
+    store, sessions, _ = world
+    models = tmp_path / "models"
+    with threadpool_limits(1), sessions() as session:
+        first = run_chain(store, session, AS_OF, model_dir=models)
+        # 2025-12-01: the 2025 garlic and maize are in, as on AS_OF: the same seasons are
+        # known. 2025-08-01 is after the 2025 garlic harvest and before the maize's: fewer.
+        again = run_chain(store, session, date(2025, 12, 1), model_dir=models)
+        earlier = run_chain(store, session, date(2025, 8, 1), model_dir=models)
+    stored = list_models(models, "yield")
+    assert again.model_version == first.model_version  # loaded, not refitted
+    assert earlier.model_version != first.model_version
+    assert len(stored) == 2
+    assert all(m.training_key for m in stored)
+    assert len({m.training_key for m in stored}) == 2
+    rows = {m.version: m.metrics["training_rows"] for m in stored}
+    assert rows[earlier.model_version] < rows[first.model_version]  # it never saw the maize
 
 
 def test_the_chain_refuses_a_date_with_too_little_history(world):

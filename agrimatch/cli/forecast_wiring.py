@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from agrimatch.registry.models import JobRun, JobStatus
-from agrimatch.registry.repository import list_seasons
 from agrimatch.settings import Settings
 from agrimatch.store import TelemetryStore
-from forecasting.chain import (
-    ChainOptions,
-    ChainResult,
-    run_chain,
-    save_results,
-    seasons_frame,
-    split_seasons,
-    training_set,
-)
-from forecasting.features import FEATURE_COLUMNS, HISTORY_COLUMNS, field_features
+from forecasting.chain import ChainOptions, ChainResult, run_chain, save_results, train_yield_model
+from forecasting.chain_data import ChainData, load_chain_data, split_seasons
+from forecasting.features import HISTORY_COLUMNS, field_features
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.jobs import FORECAST, REFRESH_FEATURES, RETRAIN, JobSpec, default_job_triggers
-from forecasting.metrics import quantile_metrics
-from forecasting.model_store import save_model
-from forecasting.telemetry_frames import daily_field_frame
-from forecasting.yield_model import YieldQuantileModel
 
 
 def run_forecast_job(
@@ -67,16 +55,19 @@ def scheduler_jobs(
 ) -> list[JobSpec]:
     """The scheduled jobs: refresh features (daily), retrain (weekly), forecast (daily)."""
     triggers = default_job_triggers()
-    lookback_ms = 400 * 86_400_000
+    options = ChainOptions()
+    models = settings.data_dir / "models"
+
+    def load(as_of: date) -> ChainData:
+        with sessions() as session:
+            first = as_of - timedelta(days=options.history_days)
+            return load_chain_data(store, session, first, as_of)
 
     def refresh_features(as_of: date) -> dict[str, float | str]:
-        with sessions() as session:
-            seasons = seasons_frame(list_seasons(session))
-        history, current = split_seasons(seasons, as_of)
-        end_ms = int(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC).timestamp() * 1000)
-        daily = daily_field_frame(store, end_ms - lookback_ms, end_ms)
+        data = load(as_of)
+        history, current = split_seasons(data.seasons, as_of)
         features = field_features(
-            daily,
+            data.daily,
             current[list(FIELD_SEASON_COLUMNS)],
             as_of,
             history=history[list(HISTORY_COLUMNS)],
@@ -85,18 +76,8 @@ def scheduler_jobs(
         return {"fields": float(len(features)), "data_coverage_mean": coverage}
 
     def retrain(as_of: date) -> dict[str, float | str]:
-        with sessions() as session:
-            seasons = seasons_frame(list_seasons(session))
-        history, _ = split_seasons(seasons, as_of)
-        end_ms = int(datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC).timestamp() * 1000)
-        daily = daily_field_frame(store, end_ms - 4 * 365 * 86_400_000, end_ms)
-        X, y = training_set(daily, history, ChainOptions().training_leads_days)
-        if X.empty:
-            raise ValueError(f"no harvested season to train on as of {as_of}")
-        model = YieldQuantileModel(feature_columns=FEATURE_COLUMNS).fit(X, y)
-        metrics = quantile_metrics(y.to_numpy(), model.predict_quantiles(X))
-        manifest = save_model(model, settings.data_dir / "models", metrics=metrics)
-        return {"model_version": manifest.version, "training_rows": float(len(X))}
+        trained = train_yield_model(load(as_of), as_of, options, models)
+        return {"model_version": trained.version, **trained.metrics}
 
     def forecast(as_of: date) -> dict[str, float | str]:
         run, result = run_forecast_job(settings, store, sessions, as_of)
