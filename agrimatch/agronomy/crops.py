@@ -29,7 +29,7 @@ class CatalogError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CropSpec:
-    """One crop: phenology, water use (FAO-56), yield response (FAO-33) and market facts."""
+    """One crop: phenology, water use (FAO-56), yield response (FAO-33), market and cost facts."""
 
     name: str
     perennial: bool
@@ -57,6 +57,8 @@ class CropSpec:
     shelf_life_days: float = 30.0
     postharvest_loss_per_week: float = 0.02
     reference_price_cny_per_kg: float = 3.0
+    # Total cost of a hectare's season incl. imputed family labour and land rent (NDRC basis).
+    production_cost_cny_per_ha: float = 15_000.0
     sources: Mapping[str, str] = field(default_factory=dict)  # field name -> its source
 
     @property
@@ -88,6 +90,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "shelf_life_days": (1.0, 1000.0),
     "postharvest_loss_per_week": (0.0, 0.5),
     "reference_price_cny_per_kg": (0.1, 500.0),
+    # From extensive rainfed grain (~200 CNY/mu) to labour-heavy fruit and vegetables.
+    "production_cost_cny_per_ha": (3_000.0, 200_000.0),
 }
 _SOURCED = (*_RANGES, "stage_fractions", "planting_window")
 
