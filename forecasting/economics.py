@@ -19,7 +19,8 @@ and an inverse demand curve (:func:`crop_economics`):
   anchored on today, and only moving away from today changes the price;
 * **curve**: :func:`~forecasting.planting.linear_price_curve` through the
   reference point with the elasticity :data:`DEFAULT_PRICE_ELASTICITY`, or a
-  per-crop override.
+  per-crop override; a crop on the production fallback gets
+  :data:`PRICE_TAKER_ELASTICITY` instead (see below).
 
 A linear inverse demand with elasticity ε at the reference has marginal
 revenue ``price · (1 + 1/ε)`` there: zero at ε = -1. So at the default, a
@@ -27,10 +28,11 @@ crop producing its reference quantity earns nothing from another hectare but
 still pays its cost, and only a crop producing well below its reference
 grows. A crop on the production fallback sits exactly at its reference, so
 at the default the optimiser cuts it as far as the change limit and staple
-rules allow. A crop sold into a national market, where one region's harvest
-barely moves the price (maize), should get a large negative elasticity
-through ``elasticity_by_crop`` (at -10 its marginal revenue is 90 % of the
-price).
+rules allow. That is why a crop the platforms do not sell is priced as a
+price taker: it goes to a national market (maize to feed mills and the state
+reserve), where one county's harvest barely moves the price, so its
+elasticity is :data:`PRICE_TAKER_ELASTICITY` (at -10 the marginal revenue is
+90 % of the price) unless ``elasticity_by_crop`` says otherwise.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from forecasting.planting import KG_PER_T, CropEconomics, linear_price_curve
 # China are estimated at about -0.5 to -1.2 in household demand-system studies;
 # -1.0 sits in that range and makes a crop's revenue flat at its reference quantity.
 DEFAULT_PRICE_ELASTICITY = -1.0
+# A county's share of a national grain market is tiny: the price barely moves with it.
+PRICE_TAKER_ELASTICITY = -10.0
 WEEKS_PER_YEAR = 52.18  # 365.25 / 7
 PRICE_WINDOW_WEEKS = 52  # a full year, so the price is not one season's high or low
 
@@ -81,6 +85,7 @@ def crop_economics(
     *,
     elasticity: float = DEFAULT_PRICE_ELASTICITY,
     elasticity_by_crop: Mapping[str, float] | None = None,
+    price_taker_elasticity: float = PRICE_TAKER_ELASTICITY,
 ) -> list[CropEconomics]:
     """One :class:`CropEconomics` per (crop, region) in ``forecasts``, sorted by crop and region.
 
@@ -101,7 +106,8 @@ def crop_economics(
     _require(demand_forecast, _DEMAND_COLUMNS, "demand_forecast")
     _require(observed_weekly, _OBSERVED_COLUMNS, "observed_weekly")
     overrides = dict(elasticity_by_crop or {})
-    for name, value in [("default", elasticity), *overrides.items()]:
+    named = [("default", elasticity), ("price taker", price_taker_elasticity)]
+    for name, value in [*named, *overrides.items()]:
         if not value < 0:  # also refuses NaN
             raise ValueError(f"price elasticity ({name}) must be negative, got {value}")
     if forecasts.empty:
@@ -127,6 +133,8 @@ def crop_economics(
         price = prices.get((crop, region), spec.reference_price_cny_per_kg)
         production_t = float(fields["area_ha"].sum()) * p50
         reference_t = annual_demand_t.get((crop, region), production_t)
+        observed = (crop, region) in annual_demand_t
+        slope = overrides.get(crop, elasticity if observed else price_taker_elasticity)
         economics.append(
             CropEconomics(
                 crop=crop,
@@ -134,7 +142,7 @@ def crop_economics(
                 yield_t_ha_p10=p10,
                 yield_t_ha_p50=p50,
                 cost_cny_per_ha=spec.production_cost_cny_per_ha,
-                price_curve=linear_price_curve(reference_t, price, overrides.get(crop, elasticity)),
+                price_curve=linear_price_curve(reference_t, price, slope),
             )
         )
     return economics

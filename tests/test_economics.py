@@ -11,6 +11,7 @@ import pytest
 from agrimatch.agronomy import CROPS
 from forecasting.economics import (
     DEFAULT_PRICE_ELASTICITY,
+    PRICE_TAKER_ELASTICITY,
     WEEKS_PER_YEAR,
     crop_economics,
     current_plan,
@@ -163,7 +164,9 @@ def test_the_price_is_the_quantity_weighted_mean_of_the_last_52_weeks():
         ]
     )
     garlic = _one(crop_economics(GARLIC_FIELDS, NO_DEMAND, sales, CROPS), "garlic", "zhongmou")
-    assert _price_at(garlic, _reference(garlic)) == pytest.approx((4_000.0 + 18_000.0) / 4_000.0)
+    assert _price_at(garlic, _reference(garlic, PRICE_TAKER_ELASTICITY)) == pytest.approx(
+        (4_000.0 + 18_000.0) / 4_000.0
+    )
 
 
 def test_the_window_counts_back_from_the_last_week_observed():
@@ -175,7 +178,7 @@ def test_the_window_counts_back_from_the_last_week_observed():
         ]
     )
     garlic = _one(crop_economics(GARLIC_FIELDS, NO_DEMAND, sales, CROPS), "garlic", "zhongmou")
-    assert _price_at(garlic, _reference(garlic)) == pytest.approx(5.0)
+    assert _price_at(garlic, _reference(garlic, PRICE_TAKER_ELASTICITY)) == pytest.approx(5.0)
 
 
 def test_without_recent_priced_sales_the_price_is_the_catalogs():
@@ -187,7 +190,7 @@ def test_without_recent_priced_sales_the_price_is_the_catalogs():
         ]
     )
     garlic = _one(crop_economics(GARLIC_FIELDS, NO_DEMAND, sales, CROPS), "garlic", "zhongmou")
-    assert _price_at(garlic, _reference(garlic)) == pytest.approx(
+    assert _price_at(garlic, _reference(garlic, PRICE_TAKER_ELASTICITY)) == pytest.approx(
         CROPS["garlic"].reference_price_cny_per_kg
     )
 
@@ -215,8 +218,15 @@ def test_the_reference_quantity_is_a_years_demand_summed_over_platforms():
 def test_without_a_demand_forecast_the_market_takes_todays_production():
     demand = _demand("garlic", "zhongmou", _weeks(4), {"pdd": 7_000.0})  # garlic only
     maize = _one(crop_economics(GARLIC_FIELDS, demand, NO_SALES, CROPS), "maize", "zhongmou")
-    assert _reference(maize) == pytest.approx(0.5 * 8.0)
+    assert _reference(maize, PRICE_TAKER_ELASTICITY) == pytest.approx(0.5 * 8.0)
     assert _price_at(maize, 0.5 * 8.0) == pytest.approx(CROPS["maize"].reference_price_cny_per_kg)
+    # A price taker: a tenth more maize lowers its price by about a hundredth.
+    drop = 1.0 - _price_at(maize, 0.55 * 8.0) / _price_at(maize, 0.5 * 8.0)
+    assert drop == pytest.approx(0.01)
+    garlic = _one(crop_economics(GARLIC_FIELDS, demand, NO_SALES, CROPS), "garlic", "zhongmou")
+    assert _reference(garlic, DEFAULT_PRICE_ELASTICITY) == pytest.approx(
+        7_000.0 * WEEKS_PER_YEAR / 1000.0
+    )
 
 
 def test_a_per_crop_elasticity_overrides_the_default():
@@ -225,7 +235,8 @@ def test_a_per_crop_elasticity_overrides_the_default():
     )
     maize, garlic = _one(economics, "maize", "zhongmou"), _one(economics, "garlic", "zhongmou")
     assert maize.price_curve[-1][0] == pytest.approx(4.0 * 9.0)  # reference × (1 + 8)
-    assert garlic.price_curve[-1][0] == pytest.approx(2.0 * 92.5)  # reference × (1 + 1)
+    # No demand forecast: garlic is priced as a taker, reference × (1 + 10).
+    assert garlic.price_curve[-1][0] == pytest.approx(11.0 * 92.5)
 
 
 # --- bad input -----------------------------------------------------------------------------
