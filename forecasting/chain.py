@@ -31,11 +31,19 @@ from forecasting.chain_data import ChainData, history_key, load_chain_data, spli
 from forecasting.demand_data import weekly
 from forecasting.demand_model import DemandQuantileModel
 from forecasting.drivers import field_drivers
+from forecasting.economics import crop_economics, current_plan
 from forecasting.features import FEATURE_COLUMNS, HISTORY_COLUMNS, field_features
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.harvest import gdd_climatology, harvest_windows, weekly_supply
 from forecasting.metrics import quantile_metrics
 from forecasting.model_store import ModelStoreError, list_models, load_model, save_model
+from forecasting.planting import (
+    PlantingConstraints,
+    PlantingInfeasible,
+    PlantingPlan,
+    Risk,
+    recommend_planting,
+)
 from forecasting.yield_model import YieldQuantileModel
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,9 @@ class ChainOptions:
     history_days: int = 4 * 365  # telemetry and demand read back this far
     training_leads_days: tuple[int, ...] = (90, 60, 30)  # snapshots before each harvest peak
     min_training_seasons: int = 2
+    planting_constraints: PlantingConstraints = field(default_factory=PlantingConstraints)
+    # Risk-aware: the mean margin blended with the mean of the worst tenth of yield years.
+    planting_risk: Risk = ("cvar", 0.1, 0.3)
 
 
 @dataclass(slots=True)
@@ -62,7 +73,9 @@ class ChainResult:
     demand: pd.DataFrame
     balance: pd.DataFrame
     campaigns: list[CampaignRecommendation]
+    planting: PlantingPlan | None  # None when the planting LP had no solution (see metrics)
     metrics: dict[str, float] = field(default_factory=dict)
+    planting_error: str | None = None
 
 
 def training_set(
@@ -229,6 +242,7 @@ def forecast_as_of(
     recommended = recommend_campaigns(
         balance_frame, data.platforms, uplifts, CROPS, as_of, demand=demand
     )
+    planting, planting_error = _plan_planting(forecasts, demand, demand_weekly, options)
     metrics = {
         "fields_forecast": float(len(forecasts)),
         "training_rows": trained.metrics.get("training_rows", float("nan")),
@@ -239,9 +253,43 @@ def forecast_as_of(
         if len(balance_frame)
         else 0.0,
     }
+    if planting is not None:
+        metrics["planting_margin_change_cny"] = planting.summary.get(
+            "expected_margin_cny_after", 0.0
+        ) - planting.summary.get("expected_margin_cny_before", 0.0)
     return ChainResult(
-        as_of, trained.version, forecasts, supply, demand, balance_frame, recommended, metrics
+        as_of,
+        trained.version,
+        forecasts,
+        supply,
+        demand,
+        balance_frame,
+        recommended,
+        planting,
+        metrics,
+        planting_error,
     )
+
+
+def _plan_planting(
+    forecasts: pd.DataFrame,
+    demand: pd.DataFrame,
+    observed_weekly: pd.DataFrame,
+    options: ChainOptions,
+) -> tuple[PlantingPlan | None, str | None]:
+    """Next season's areas from this season's plan, yields and demand; an error, not a crash."""
+    economics = crop_economics(forecasts, demand, observed_weekly, CROPS)
+    try:
+        plan = recommend_planting(
+            current_plan(forecasts),
+            economics,
+            options.planting_constraints,
+            options.planting_risk,
+        )
+    except PlantingInfeasible as exc:  # the forecasts stand; the plan says why it is missing
+        log.warning("no planting plan: %s", exc)
+        return None, str(exc)
+    return plan, None
 
 
 def demand_horizon_weeks(forecasts: pd.DataFrame, origin: date, minimum_weeks: int) -> int:
@@ -304,7 +352,53 @@ def save_results(session: Session, run_id: int, result: ChainResult) -> None:
                 body_json=json.dumps(_campaign_body(campaign), default=str),
             )
         )
+    if result.planting is not None:
+        for rank, (crop, region, body) in enumerate(_planting_bodies(result.planting), start=1):
+            session.add(
+                Recommendation(
+                    run_id=run_id,
+                    as_of=result.as_of,
+                    model_version=result.model_version,
+                    kind="planting",
+                    rank=rank,
+                    crop=crop,
+                    region_id=region,
+                    body_json=json.dumps(body, default=str),
+                )
+            )
     session.flush()
+
+
+def _planting_bodies(plan: PlantingPlan) -> list[tuple[str, str, dict[str, Any]]]:
+    """Per crop and region: the regional change and each farm's, largest change first."""
+    bodies = []
+    farms = plan.farms
+    for row in plan.regions.itertuples(index=False):
+        mine = farms[(farms["region"] == row.region) & (farms["crop"] == row.crop)]
+        body = {
+            "current_ha": round(float(row.current_ha), 2),
+            "recommended_ha": round(float(row.recommended_ha), 2),
+            "change_ha": round(float(row.change_ha), 2),
+            "expected_price_cny_per_kg_before": round(
+                float(row.expected_price_cny_per_kg_before), 3
+            ),
+            "expected_price_cny_per_kg_after": round(float(row.expected_price_cny_per_kg_after), 3),
+            "expected_margin_cny_before": round(float(row.expected_margin_cny_before)),
+            "expected_margin_cny_after": round(float(row.expected_margin_cny_after)),
+            "risk": plan.risk,
+            "farms": [
+                {
+                    "farm": f.farm,
+                    "current_ha": round(float(f.current_ha), 2),
+                    "recommended_ha": round(float(f.recommended_ha), 2),
+                    "binding": list(f.binding),
+                    "reasons": list(f.reasons),
+                }
+                for f in mine.itertuples(index=False)
+            ],
+        }
+        bodies.append((str(row.crop), str(row.region), body))
+    return sorted(bodies, key=lambda b: -abs(b[2]["change_ha"]))
 
 
 def _campaign_body(campaign: CampaignRecommendation) -> dict[str, Any]:

@@ -110,7 +110,28 @@ def test_results_are_saved_with_the_model_version_and_date(world):
         assert len(rows) == len(result.forecasts)
         assert {r.model_version for r in rows} == {result.model_version}
         recs = session.query(Recommendation).filter(Recommendation.as_of == AS_OF).all()
-        assert len(recs) == len(result.campaigns)
+        kinds = [r.kind for r in recs]
+        assert kinds.count("campaign") == len(result.campaigns)
+        assert result.planting is not None
+        assert kinds.count("planting") == len(result.planting.regions)
+        planting = [json.loads(r.body_json) for r in recs if r.kind == "planting"]
+        assert all(body["farms"] and "recommended_ha" in body for body in planting)
+
+
+def test_the_chain_plans_next_seasons_areas_within_the_change_limit(world):
+    result = _run(world)
+    plan = result.planting
+    assert plan is not None, result.planting_error
+    farms = plan.farms
+    land = farms.groupby("farm")["current_ha"].sum()
+    moved = (farms["recommended_ha"] - farms["current_ha"]).abs()
+    limit = 0.2 * farms["farm"].map(land)  # PlantingConstraints' default max change share
+    assert (moved <= limit + 1e-6).all()
+    kept = farms.groupby("farm")["recommended_ha"].sum()
+    assert (kept <= land + 1e-6).all()
+    current = result.forecasts.groupby(["region", "crop"])["area_ha"].sum()
+    regions = plan.regions.set_index(["region", "crop"])
+    assert regions["current_ha"].to_dict() == pytest.approx(current.to_dict())
 
 
 def test_the_forecast_loads_the_model_stored_for_the_seasons_it_knows(world, tmp_path):

@@ -321,8 +321,8 @@ def forecast_run(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the chain once: forecasts, balance and campaign recommendations, saved with the
-    model version and the as-of date in the registry."""
+    """Run the chain once: forecasts, balance, campaign and planting recommendations, saved
+    with the model version and the as-of date in the registry."""
     from datetime import date
 
     from agrimatch.cli.forecast_wiring import run_forecast_job
@@ -374,6 +374,22 @@ def forecast_run(
             f"{c.value_at_risk_cny:,.0f}",
         )
     console.print(campaigns)
+    if result.planting is None:
+        err_console.print(f"[yellow]no planting plan:[/] {result.planting_error}")
+        return
+    planting = Table(title=f"next season's planting (risk {result.planting.risk})")
+    for column in ("crop", "region", "current ha", "recommended ha", "change", "price CNY/kg"):
+        planting.add_column(column)
+    for r in result.planting.regions.itertuples(index=False):
+        planting.add_row(
+            str(r.crop),
+            str(r.region),
+            f"{r.current_ha:,.1f}",
+            f"{r.recommended_ha:,.1f}",
+            f"{r.change_ha:+,.1f}",
+            f"{r.expected_price_cny_per_kg_before:.2f} → {r.expected_price_cny_per_kg_after:.2f}",
+        )
+    console.print(planting)
 
 
 @app.command()
