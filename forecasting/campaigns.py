@@ -38,9 +38,9 @@ window wins on volume when it is worth it; among windows within
 festival's buying period is preferred.
 
 **Replay** (:func:`replay`) judges campaigns after the fact on daily series:
-the share of the supply, and of the surplus, sold before spoiling with the
-recommended campaigns, with none, and with the same campaigns started naively
-on the first day of the harvest.
+what sells, spoils and shrinks, and the share of the surplus that no longer
+spoils, with the recommended campaigns, with none, and with the same
+campaigns run naively one after another from the first day of the harvest.
 """
 
 from __future__ import annotations
@@ -602,10 +602,11 @@ def _recommendations(
 class ReplayOutcome:
     """Daily replay of one set of campaigns: kilograms over the whole series.
 
-    ``sold_share`` is sold over supply; ``surplus_sold_share`` is the extra
-    sold (over the no-campaign replay) as a share of what the no-campaign
-    replay lost to spoilage and shrink (0 for no campaigns, negative when a
-    campaign's hangover costs more than it sells).
+    ``sold_share`` is sold over supply. ``surplus_cleared_share`` is the share
+    of the surplus (what spoils unsold without any campaign) that no longer
+    spoils: 0 for no campaigns, 1 when nothing spoils any more, negative when
+    campaigns make things worse. ``lost_kg`` is what never sells: spoiled
+    plus shrunk in store.
     """
 
     sold_kg: float
@@ -613,7 +614,11 @@ class ReplayOutcome:
     shrink_kg: float
     unmet_kg: float
     sold_share: float
-    surplus_sold_share: float
+    surplus_cleared_share: float
+
+    @property
+    def lost_kg(self) -> float:
+        return self.spoiled_kg + self.shrink_kg
 
 
 @dataclass(frozen=True, slots=True)
@@ -621,7 +626,7 @@ class ReplayResult:
     """The replay with the recommended campaigns, with none, and with a naive start."""
 
     supply_kg: float
-    surplus_kg: float  # lost (spoiled or shrunk) without campaigns
+    surplus_kg: float  # spoiled unsold without campaigns
     recommended: ReplayOutcome
     none: ReplayOutcome
     naive: ReplayOutcome
@@ -642,9 +647,10 @@ def replay(
     campaigns). Campaigns multiply their platform's demand by their
     ``uplift`` while they run and take back their ``hangover`` after, as in
     :func:`recommend_campaigns`; a campaign on a platform without a demand
-    series sells nothing. The naive alternative is the same campaigns
-    (platforms, lengths and spacing) shifted so that the first starts on the
-    first day of the harvest.
+    series sells nothing. The naive alternative is what an organiser does
+    without a forecast: the same campaigns (platforms, lengths, uplifts) from
+    the first day of the harvest, each platform's one after another with the
+    hangover between them, as the recommendations must keep.
     """
     supply = _daily(supply_kg)
     if supply.empty:
@@ -667,14 +673,13 @@ def replay(
     if not len(harvesting):
         raise ValueError("supply_kg has no day with a harvest")
     harvest_start = index[int(harvesting[0])].date()
-    shift = harvest_start - min((c.start for c in campaigns), default=harvest_start)
-    naive = [(c.platform, c.start + shift, c.end + shift, c.uplift, c.hangover) for c in campaigns]
+    naive = _from_harvest_start(campaigns, harvest_start)
     recommended = [(c.platform, c.start, c.end, c.uplift, c.hangover) for c in campaigns]
 
     def run(plan: Sequence[tuple[str, date, date, float, float]]) -> StockFlows:
         total = np.zeros(len(index))
         for platform, series in demand_arr.items():
-            multiplier = _daily_multiplier(
+            multiplier = daily_campaign_multiplier(
                 [p for p in plan if p[0] == platform], first_day, len(index)
             )
             total += series * multiplier
@@ -682,8 +687,7 @@ def replay(
 
     flows = {"recommended": run(recommended), "none": run([]), "naive": run(naive)}
     supply_total = float(supply_arr.sum())
-    none = flows["none"]
-    surplus = float(none.spoiled_kg.sum() + none.shrink_kg.sum())
+    surplus = float(flows["none"].spoiled_kg.sum())
     outcomes = {
         name: ReplayOutcome(
             sold_kg=float(f.sold_kg.sum()),
@@ -691,8 +695,8 @@ def replay(
             shrink_kg=float(f.shrink_kg.sum()),
             unmet_kg=float(f.unmet_kg.sum()),
             sold_share=float(f.sold_kg.sum()) / supply_total if supply_total else 0.0,
-            surplus_sold_share=(
-                (float(f.sold_kg.sum()) - float(none.sold_kg.sum())) / surplus if surplus else 0.0
+            surplus_cleared_share=(
+                (surplus - float(f.spoiled_kg.sum())) / surplus if surplus else 0.0
             ),
         )
         for name, f in flows.items()
@@ -707,6 +711,20 @@ def replay(
     )
 
 
+def _from_harvest_start(
+    campaigns: Sequence[CampaignRecommendation], harvest_start: date
+) -> list[tuple[str, date, date, float, float]]:
+    """The campaigns packed from the harvest's first day, per platform in their own order."""
+    naive = []
+    next_start: dict[str, date] = {}
+    for c in sorted(campaigns, key=lambda c: c.start):
+        start = next_start.get(c.platform, harvest_start)
+        end = start + timedelta(days=c.length_days - 1)
+        naive.append((c.platform, start, end, c.uplift, c.hangover))
+        next_start[c.platform] = end + timedelta(days=HANGOVER_DAYS + 1)
+    return naive
+
+
 def _daily(series: pd.Series) -> pd.Series:
     out = pd.Series(
         series.to_numpy(dtype=np.float64), index=pd.DatetimeIndex(pd.to_datetime(series.index))
@@ -714,9 +732,14 @@ def _daily(series: pd.Series) -> pd.Series:
     return out.groupby(level=0).sum().sort_index()
 
 
-def _daily_multiplier(
+def daily_campaign_multiplier(
     plan: Sequence[tuple[str, date, date, float, float]], first_day: date, n_days: int
 ) -> NDArray[np.float64]:
+    """A platform's demand multiplier for ``n_days`` from ``first_day`` under ``plan``.
+
+    ``plan`` rows are ``(platform, start, end, uplift, hangover)``: the uplift
+    while a campaign runs, then the hangover's dip fading over two weeks.
+    """
     offsets = np.arange(n_days)
     multiplier = np.ones(n_days)
     for _, start, end, uplift, hangover in plan:

@@ -27,7 +27,7 @@ from forecasting.demand_data import daily_demand_frame
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.telemetry_frames import daily_field_frame, day_start_ms
 
-TRUTH_COLUMNS = ("yield_t_ha", "harvest_peak", "harvest_end")
+TRUTH_COLUMNS = ("yield_t_ha", "harvest_start", "harvest_peak", "harvest_end")
 CAMPAIGN_COLUMNS = (
     "platform",
     "crop",
@@ -101,6 +101,7 @@ def seasons_frame(seasons: Sequence[Season]) -> pd.DataFrame:
             "year": s.year,
             "planted_on": s.planted_on,
             "yield_t_ha": s.yield_t_ha,
+            "harvest_start": s.harvest_start,
             "harvest_peak": s.harvest_peak,
             "harvest_end": s.harvest_end,
         }
@@ -142,7 +143,9 @@ def split_seasons(frame: pd.DataFrame, as_of: date) -> tuple[pd.DataFrame, pd.Da
     # older unharvested-looking seasons (no truth, planted over a year ago) are stale.
     recent = frame["planted_on"].map(lambda d: (as_of - d).days < 366)
     current = frame[planted & ~harvested & recent].reset_index(drop=True)
-    current = current.assign(yield_t_ha=float("nan"), harvest_peak=None, harvest_end=None)
+    current = current.assign(
+        yield_t_ha=float("nan"), harvest_start=None, harvest_peak=None, harvest_end=None
+    )
     return history, current
 
 

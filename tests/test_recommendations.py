@@ -344,10 +344,10 @@ def test_replay_recommended_beats_naive_beats_none_for_the_garlic_glut(garlic_ca
     supply = _daily(_garlic_harvest(), GARLIC_WEEKS[0], GARLIC_WEEKS[-1] + timedelta(days=6))
     demand = {p: pd.Series(kg, index=supply.index) for p, kg in GARLIC_DEMAND.items()}
     result = replay(supply, demand, garlic_campaigns, CROPS["garlic"].shelf_life_days, 0.01)
-    assert result.none.surplus_sold_share == 0.0
+    assert result.none.surplus_cleared_share == 0.0
     assert result.recommended.sold_share >= result.naive.sold_share - 1e-9
     assert result.naive.sold_share > result.none.sold_share
-    assert result.recommended.surplus_sold_share > 0.3
+    assert result.recommended.surplus_cleared_share > 0.3
 
 
 def test_replay_recommended_beats_a_campaign_at_harvest_start_for_a_fragile_crop():
@@ -368,8 +368,8 @@ def test_replay_recommended_beats_a_campaign_at_harvest_start_for_a_fragile_crop
         CROPS["tomato"].shelf_life_days,
         CROPS["tomato"].postharvest_loss_per_week,
     )
-    assert result.recommended.surplus_sold_share > result.naive.surplus_sold_share
-    assert result.naive.surplus_sold_share > result.none.surplus_sold_share
+    assert result.recommended.surplus_cleared_share > result.naive.surplus_cleared_share
+    assert result.naive.surplus_cleared_share > result.none.surplus_cleared_share
 
 
 # --- planting ----------------------------------------------------------------------------
