@@ -450,7 +450,7 @@ def _actual_weekly(data: ChainData, year: int) -> pd.DataFrame:
     parts = []
     for (crop, region), fields in seasons[seasons["year"] == year].groupby(["crop", "region"]):
         daily = _true_daily_supply(fields)
-        week = daily.index - pd.to_timedelta(daily.index.weekday, unit="D")
+        week = daily.index - pd.to_timedelta(daily.index.day_of_week, unit="D")
         kg = daily.groupby(week).sum()
         parts.append(
             pd.DataFrame({"crop": crop, "region": region, "week": kg.index.date, "supply_kg": kg})

@@ -31,7 +31,7 @@ from forecasting.chain_data import ChainData, history_key, load_chain_data, spli
 from forecasting.demand_data import weekly
 from forecasting.demand_model import DemandQuantileModel
 from forecasting.drivers import field_drivers
-from forecasting.economics import crop_economics, current_plan
+from forecasting.economics import crop_economics, current_plan, season_plan
 from forecasting.features import FEATURE_COLUMNS, HISTORY_COLUMNS, field_features
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.harvest import gdd_climatology, harvest_windows, weekly_supply
@@ -242,7 +242,8 @@ def forecast_as_of(
     recommended = recommend_campaigns(
         balance_frame, data.platforms, uplifts, CROPS, as_of, demand=demand
     )
-    planting, planting_error = _plan_planting(forecasts, demand, demand_weekly, options)
+    plan = season_plan(forecasts, data.seasons, history, as_of)
+    planting, planting_error = _plan_planting(plan, demand, demand_weekly, options)
     metrics = {
         "fields_forecast": float(len(forecasts)),
         "training_rows": trained.metrics.get("training_rows", float("nan")),
@@ -272,16 +273,16 @@ def forecast_as_of(
 
 
 def _plan_planting(
-    forecasts: pd.DataFrame,
+    fields: pd.DataFrame,
     demand: pd.DataFrame,
     observed_weekly: pd.DataFrame,
     options: ChainOptions,
 ) -> tuple[PlantingPlan | None, str | None]:
     """Next season's areas from this season's plan, yields and demand; an error, not a crash."""
-    economics = crop_economics(forecasts, demand, observed_weekly, CROPS)
+    economics = crop_economics(fields, demand, observed_weekly, CROPS)
     try:
         plan = recommend_planting(
-            current_plan(forecasts),
+            current_plan(fields),
             economics,
             options.planting_constraints,
             options.planting_risk,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -105,3 +105,38 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     finally:
         if postgres_server.running:
             postgres_server.drop_database(database)
+
+
+@pytest.fixture(scope="session")
+def backfilled_world(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., tuple[EmbeddedStore, Any, Path]]]:
+    """``world(scenario, seasons, scale)``: a scenario's history backfilled once per session
+    into an embedded store and a SQLite registry (hours at 6 h, no device faults)."""
+    from agrimatch.registry import make_engine, migrate, session_factory
+    from agrimatch.scenario import load_scenario
+    from firmware_sim.backfill import BackfillOptions, StoreSink, backfill
+
+    worlds: dict[tuple[str, int, float], tuple[EmbeddedStore, Any, Path]] = {}
+    engines = []
+
+    def world(name: str, seasons: int, scale: float = 1.0) -> tuple[EmbeddedStore, Any, Path]:
+        key = (name, seasons, scale)
+        if key not in worlds:
+            root = tmp_path_factory.mktemp(f"world-{name}")
+            store = EmbeddedStore(root / "telemetry.sqlite3")
+            engine = make_engine(f"sqlite:///{root / 'registry.sqlite3'}")
+            migrate(engine)
+            engines.append(engine)
+            sessions = session_factory(engine)
+            options = BackfillOptions(seasons=seasons, interval_s=6 * 3600, realism=False)
+            scenario = load_scenario(name).scaled(scale)
+            backfill(scenario, store, sessions, StoreSink(store), options)
+            worlds[key] = (store, sessions, root)
+        return worlds[key]
+
+    yield world
+    for store, _, _ in worlds.values():
+        store.close()
+    for engine in engines:
+        engine.dispose()

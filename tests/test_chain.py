@@ -8,10 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from threadpoolctl import threadpool_limits
 
-from agrimatch.registry import make_engine, migrate, session_factory
+from agrimatch.registry import make_engine, session_factory
 from agrimatch.registry.models import FieldForecast, JobRun, Recommendation, Season
-from agrimatch.scenario import load_scenario
-from firmware_sim.backfill import BackfillOptions, StoreSink, backfill
 from forecasting.chain import ChainError, run_chain, save_results
 from forecasting.frames import BALANCE_COLUMNS
 from forecasting.model_store import list_models
@@ -20,24 +18,8 @@ AS_OF = date(2026, 4, 15)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    from agrimatch.store.embedded import EmbeddedStore
-
-    root = tmp_path_factory.mktemp("chain")
-    store = EmbeddedStore(root / "telemetry.sqlite3")
-    engine = make_engine(f"sqlite:///{root / 'registry.sqlite3'}")
-    migrate(engine)
-    sessions = session_factory(engine)
-    backfill(
-        load_scenario("default"),
-        store,
-        sessions,
-        StoreSink(store),
-        BackfillOptions(seasons=3, interval_s=6 * 3600, realism=False),
-    )
-    yield store, sessions, root
-    store.close()
-    engine.dispose()
+def world(backfilled_world):
+    return backfilled_world("default", seasons=3)
 
 
 def _run(world, as_of=AS_OF):

@@ -84,3 +84,16 @@ def test_not_toml_is_reported_as_such():
 def test_an_unknown_scenario_lists_the_shipped_ones(tmp_path):
     with pytest.raises(ScenarioError, match="garlic-glut"):
         load_scenario("no-such-scenario")
+
+
+def test_a_scaled_scenario_keeps_the_first_farms_and_the_glut():
+    full = load_scenario("garlic-glut")
+    small = full.scaled(0.05)
+    farms, kept = full.all_farms(), small.all_farms()
+    assert len(kept) == 11 and kept == farms[:11]
+    share = len(kept) / len(farms)
+    for big, little in zip(full.demand, small.demand, strict=True):
+        assert little.base_kg_per_day == pytest.approx(big.base_kg_per_day * share)
+    assert full.scaled(1.0) is full
+    with pytest.raises(ScenarioError, match="scale"):
+        full.scaled(0)

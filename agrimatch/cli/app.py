@@ -407,6 +407,10 @@ def backtest(
     realism: Annotated[
         bool, typer.Option(help="Sensor faults, clock drift and battery sleep in the history")
     ] = False,
+    scale: Annotated[
+        float,
+        typer.Option(min=0.001, max=1.0, help="Share of the scenario's farms (and demand) to keep"),
+    ] = 1.0,
     work_dir: Annotated[
         Path | None,
         typer.Option(help="Where the history is kept (default AGRIMATCH_DATA_DIR/backtest/NAME)"),
@@ -434,14 +438,15 @@ def backtest(
 
     _logging(verbose)
     settings = _settings()
-    loaded = _scenario_or_exit(lambda: load_scenario(scenario))
+    loaded = _scenario_or_exit(lambda: load_scenario(scenario).scaled(scale))
     if (seasons or loaded.seasons) < 3:
         err_console.print(
             f"[red]error:[/] a backtest needs 3 seasons or more (2 to learn, 1 to test); "
             f"{loaded.name} has {loaded.seasons}: pass --seasons 3"
         )
         raise typer.Exit(2)
-    where = work_dir or settings.data_dir / "backtest" / loaded.name
+    suffix = "" if scale == 1.0 else f"-scale{scale:g}"
+    where = work_dir or settings.data_dir / "backtest" / f"{loaded.name}{suffix}"
     columns = ("[bold]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=err_console) as progress:
