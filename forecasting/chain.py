@@ -199,26 +199,7 @@ def forecast_as_of(
     history, current = split_seasons(data.seasons, as_of)
     if current.empty:
         raise ChainError(f"no field-season is in progress on {as_of}")
-    daily = data.daily
-    model = trained.model
-
-    now_features = field_features(
-        daily, current[list(FIELD_SEASON_COLUMNS)], as_of, history=history[list(HISTORY_COLUMNS)]
-    )
-    quantiles = model.predict_quantiles(now_features)
-    forecasts = now_features.copy()
-    for name in ("p10", "p50", "p90"):
-        forecasts[f"yield_t_ha_{name}"] = quantiles[name].to_numpy()
-    drivers = field_drivers(model, now_features)
-    forecasts["drivers"] = _drivers_by_field(drivers, forecasts)
-
-    regions = data.seasons.drop_duplicates("farm").set_index("farm")["region"]
-    daily_regions = daily.assign(region=daily["farm"].map(regions))
-    climatologies = {
-        (crop, region): gdd_climatology(daily_regions[daily_regions["region"] == region], crop)
-        for crop, region in forecasts[["crop", "region"]].drop_duplicates().itertuples(index=False)
-    }
-    forecasts = harvest_windows(forecasts, climatologies)
+    forecasts = field_forecasts(data, current, history, trained.model, as_of)
     supply = weekly_supply(forecasts, loss_weeks=0.0)
 
     demand_weekly = weekly(data.demand_daily)
@@ -291,6 +272,39 @@ def _plan_planting(
         log.warning("no planting plan: %s", exc)
         return None, str(exc)
     return plan, None
+
+
+def field_forecasts(
+    data: ChainData,
+    fields: pd.DataFrame,
+    history: pd.DataFrame,
+    model: YieldQuantileModel,
+    as_of: date,
+    *,
+    with_drivers: bool = True,
+) -> pd.DataFrame:
+    """Per field-season: features as of ``as_of``, yield quantiles, drivers, harvest window.
+
+    ``data`` is as known on ``as_of`` (:meth:`ChainData.until`); ``fields``
+    has FIELD_SEASON_COLUMNS. The result is what :func:`weekly_supply` takes.
+    """
+    daily = data.daily
+    features = field_features(
+        daily, fields[list(FIELD_SEASON_COLUMNS)], as_of, history=history[list(HISTORY_COLUMNS)]
+    )
+    quantiles = model.predict_quantiles(features)
+    forecasts = features.copy()
+    for name in ("p10", "p50", "p90"):
+        forecasts[f"yield_t_ha_{name}"] = quantiles[name].to_numpy()
+    if with_drivers:
+        forecasts["drivers"] = _drivers_by_field(field_drivers(model, features), forecasts)
+    regions = data.seasons.drop_duplicates("farm").set_index("farm")["region"]
+    daily_regions = daily.assign(region=daily["farm"].map(regions))
+    climatologies = {
+        (crop, region): gdd_climatology(daily_regions[daily_regions["region"] == region], crop)
+        for crop, region in forecasts[["crop", "region"]].drop_duplicates().itertuples(index=False)
+    }
+    return harvest_windows(forecasts, climatologies)
 
 
 def demand_horizon_weeks(forecasts: pd.DataFrame, origin: date, minimum_weeks: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
@@ -230,3 +231,45 @@ def test_a_long_keeping_glut_gets_a_campaign_before_it_spoils(world):
     # Selling starts before the first of the surplus would spoil.
     assert min(c.start for c in garlic) < min(c.spoils_from for c in garlic)
     assert result.demand["week"].max() >= min(c.spoils_from for c in garlic) - timedelta(days=7)
+
+
+def test_what_if_on_the_chain_reweathers_the_season_and_more_garlic_more_surplus(world):
+    from forecasting.chain import forecast_as_of, train_yield_model
+    from forecasting.chain_data import load_chain_data
+    from forecasting.chain_whatif import chain_supply_model, chain_what_if
+    from forecasting.whatif import PlanChange
+
+    store, sessions, _ = world
+    with sessions() as session:
+        data = load_chain_data(store, session, date(2022, 1, 1), AS_OF)
+        saved = session.query(Recommendation).count()
+    with threadpool_limits(1):
+        trained = train_yield_model(data, AS_OF)
+        baseline = forecast_as_of(data, AS_OF, trained)
+        supply = chain_supply_model(data, AS_OF, trained, baseline.demand)
+        plan = baseline.forecasts[["farm", "field", "region", "crop", "soil", "area_ha", "year",
+                                   "planted_on"]]  # fmt: skip
+        normal, dry = supply(plan, None), supply(plan, "drought")
+        bigger = chain_what_if(
+            data, AS_OF, trained, baseline, PlanChange(area_scale_by_crop={"garlic": 1.5})
+        )
+    # The default world's model never saw a drought (tests/test_yield_model.py shows one that
+    # did lowering P50): here the scenario must reach the features and change the supply.
+    from forecasting.chain_whatif import WEATHER_SCENARIOS, reweather
+    from forecasting.features import field_features
+
+    daily = data.until(AS_OF).daily
+    drier = reweather(daily, plan, WEATHER_SCENARIOS["drought"])
+    as_was = field_features(daily, plan, AS_OF)
+    as_dry = field_features(drier, plan, AS_OF)
+    assert (as_dry["rain_mm"] <= 0.2 * as_was["rain_mm"] + 1e-9).all()
+    assert as_dry["dry_days"].sum() > as_was["dry_days"].sum()
+    assert not np.allclose(dry["supply_kg_p50"].sum(), normal["supply_kg_p50"].sum())
+    compared = bigger.comparison().set_index("crop").loc["garlic"]
+    assert compared["peak_surplus_kg_p50_after"] > compared["peak_surplus_kg_p50_before"]
+    assert compared["value_at_risk_cny_after"] >= compared["value_at_risk_cny_before"]
+    assert bigger.changed.planting is not None
+    with pytest.raises(ValueError, match="unknown weather scenario"):
+        supply(plan, "locusts")
+    with sessions() as session:
+        assert session.query(Recommendation).count() == saved  # computed, not saved

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import lru_cache
 
 import numpy as np
@@ -24,7 +24,7 @@ from sklearn.model_selection import GroupKFold, cross_val_score
 from threadpoolctl import threadpool_limits
 
 from agrimatch.agronomy import CROPS, SOILS
-from agrimatch.scenario import FieldPlan, load_scenario
+from agrimatch.scenario import Anomaly, FieldPlan, load_scenario
 from firmware_sim.world.season import SeasonTruth, simulate_field_season
 from forecasting.baselines import LastSeasonBaseline, RegionalMeanBaseline
 from forecasting.drivers import feature_effects, field_drivers
@@ -411,3 +411,35 @@ def test_wape_pinball_and_coverage_on_hand_computed_values():
     assert pinball_loss([10.0], [8.0], 0.9) == pytest.approx(1.8)
     assert pinball_loss([10.0], [12.0], 0.9) == pytest.approx(0.2)
     assert interval_coverage(truth, [9.0, 21.0, 25.0], [11.0, 25.0, 30.0]) == pytest.approx(2 / 3)
+
+
+def test_a_drought_scenario_lowers_p50(model, data):
+    # The held-out Yanchuan season again, once as it was and once with a summer drought
+    # injected into the simulated weather: the same fields, the same history.
+    _, held_out = data
+    scenario = load_scenario("yellow-river-jujube")
+    year = scenario.first_season + scenario.seasons - 1
+    regions = {r.id: r for r in scenario.regions}
+    drought = Anomaly(
+        kind="drought", region="yanchuan", start=date(year, 5, 1), end=date(year, 8, 31)
+    )
+    past = held_out.set_index(["farm", "field"])["past_yield_ratio"]
+    frames = {}
+    for dry in (False, True):
+        anomalies = (*scenario.anomalies, drought) if dry else scenario.anomalies
+        rows = []
+        for farm in scenario.all_farms()[:FARMS_PER_SCENARIO]:
+            for plan in farm.fields:
+                truth = simulate_field_season(
+                    farm, plan, regions[farm.region], year, scenario.seed, anomalies
+                )
+                row = season_features(truth, plan, LEAD_DAYS)
+                row["past_yield_ratio"] = past[(farm.id, plan.id)]
+                rows.append(row)
+        frames[dry] = pd.DataFrame(rows)
+    # (A drought also moves the harvest peak, and with it the date features are taken.)
+    assert frames[True]["dry_days"].mean() > 1.1 * frames[False]["dry_days"].mean()
+    normal = model.predict_quantiles(frames[False])["p50"]
+    dry = model.predict_quantiles(frames[True])["p50"]
+    assert dry.mean() < 0.9 * normal.mean()
+    assert (dry < normal).mean() >= 0.75  # most fields; the jujubes are rainfed
