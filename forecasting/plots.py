@@ -22,6 +22,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import DateFormatter, MonthLocator, date2num
 from matplotlib.figure import Figure
 
+from forecasting.frames import BALANCE_COLUMNS
+
 if TYPE_CHECKING:
     # Only the fields are read; importing campaigns at run time would load the
     # crop catalog and the festival calendar just to draw a picture.
@@ -29,16 +31,8 @@ if TYPE_CHECKING:
 
 # The balance columns drawn; the probability columns are not, so a frame
 # without them still plots.
-_PLOTTED_COLUMNS = (
-    "crop",
-    "region",
-    "week",
-    "supply_kg_p10",
-    "supply_kg_p50",
-    "supply_kg_p90",
-    "demand_kg_p10",
-    "demand_kg_p50",
-    "demand_kg_p90",
+_PLOTTED_COLUMNS = tuple(
+    c for c in BALANCE_COLUMNS if c not in ("surplus_kg_p50", "p_surplus", "p_shortfall")
 )
 _ACTUAL_COLUMNS = ("crop", "region", "week", "kg")
 

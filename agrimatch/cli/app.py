@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -57,6 +58,23 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+@contextmanager
+def _stage_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar per stage on stderr; yields ``report(stage, done, total)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    columns = ("[bold]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        yield report
 
 
 @config_app.command("show")
@@ -211,8 +229,6 @@ def sim_backfill(
     --via mqtt, telemetry is published to AGRIMATCH_MQTT_URL for ingest to store
     (start ingest with AGRIMATCH_INGEST_MAX_AGE_DAYS beyond the seasons).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from agrimatch.cli.wiring import open_configured_store, open_registry
     from agrimatch.mqtt import MqttEndpoint
     from agrimatch.scenario import load_scenario
@@ -231,21 +247,8 @@ def sim_backfill(
     sessions = open_registry(settings)
     sink: TelemetrySink
     sink = MqttSink(MqttEndpoint.from_settings(settings)) if via == "mqtt" else StoreSink(store)
-    columns = (
-        "[bold]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
     try:
-        with Progress(*columns, console=err_console) as progress:
-            tasks: dict[str, TaskID] = {}
-
-            def report(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = progress.add_task(stage, total=total)
-                progress.update(tasks[stage], completed=done)
-
+        with _stage_progress() as report:
             result = backfill(
                 loaded,
                 store,
@@ -428,8 +431,6 @@ def backtest(
     backfilled there once (its own store and registry, never the configured
     ones) and reused.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from agrimatch.cli.backtest_wiring import print_report, run_backtest_command
     from agrimatch.scenario import load_scenario
     from firmware_sim.backfill import BackfillOptions
@@ -447,16 +448,8 @@ def backtest(
         raise typer.Exit(2)
     suffix = "" if scale == 1.0 else f"-scale{scale:g}"
     where = work_dir or settings.data_dir / "backtest" / f"{loaded.name}{suffix}"
-    columns = ("[bold]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=err_console) as progress:
-            tasks: dict[str, TaskID] = {}
-
-            def report(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = progress.add_task(stage, total=total)
-                progress.update(tasks[stage], completed=done)
-
+        with _stage_progress() as report:
             run = run_backtest_command(
                 loaded,
                 where,
