@@ -172,6 +172,28 @@ def test_forecast_run_command_records_a_run(tmp_path):
         assert run.status == "ok" and run.model_version and json.loads(run.metrics_json or "{}")
         assert session.query(FieldForecast).count() >= 5
     engine.dispose()
+    what_if = subprocess.run(
+        [*agrimatch, "forecast", "what-if", "--as-of", "2026-04-15", "--area", "garlic=1.5",
+         "--weather", "drought"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert what_if.returncode == 0, what_if.stderr[-2000:]
+    assert "nothing saved" in what_if.stdout and "garlic" in what_if.stdout
+    engine = make_engine(f"sqlite:///{tmp_path / 'registry.sqlite3'}")
+    with session_factory(engine)() as session:
+        assert session.query(JobRun).count() == 1  # the what-if recorded nothing
+    engine.dispose()
+    malformed = subprocess.run(
+        [*agrimatch, "forecast", "what-if", "--area", "garlic"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert malformed.returncode == 2 and "CROP=NUMBER" in malformed.stderr
     bad = subprocess.run(
         [*agrimatch, "forecast", "run", "--as-of", "2024-01-10"],
         env=env,

@@ -396,6 +396,80 @@ def forecast_run(
     console.print(planting)
 
 
+@forecast_app.command("what-if")
+def forecast_what_if(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Forecast as of this date (YYYY-MM-DD; default today)"),
+    ] = None,
+    area: Annotated[
+        list[str] | None,
+        typer.Option("--area", help="CROP=FACTOR: scale that crop's area (repeat for more)"),
+    ] = None,
+    shift: Annotated[
+        list[str] | None,
+        typer.Option("--shift", help="CROP=DAYS: plant that crop later (or earlier if < 0)"),
+    ] = None,
+    weather: Annotated[
+        str | None,
+        typer.Option(help="Weather of the season so far: drought, heat_wave, wet_spell, frost"),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Balance and recommendations for a changed plan or weather, next to today's; not saved."""
+    from datetime import date
+
+    from agrimatch.cli.forecast_wiring import parse_pairs, run_what_if
+    from agrimatch.cli.wiring import open_configured_store, open_registry
+    from forecasting.chain import ChainError
+    from forecasting.chain_whatif import WEATHER_SCENARIOS
+    from forecasting.whatif import PlanChange
+
+    _logging(verbose)
+    settings = _settings()
+    try:
+        day = date.fromisoformat(as_of) if as_of else date.today()
+        change = PlanChange(
+            area_scale_by_crop=parse_pairs(area or [], float, "--area"),
+            planting_shift_days_by_crop=parse_pairs(shift or [], int, "--shift"),
+            weather=weather,
+        )
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if weather is not None and weather not in WEATHER_SCENARIOS:
+        err_console.print(f"[red]error:[/] --weather must be one of {sorted(WEATHER_SCENARIOS)}")
+        raise typer.Exit(2)
+    store = open_configured_store(settings)
+    sessions = open_registry(settings)
+    try:
+        result = run_what_if(settings, store, sessions, day, change)
+    except (ChainError, ValueError, KeyError) as exc:
+        err_console.print(f"[red]what-if failed:[/] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    table = Table(title=f"what if, as of {day} (nothing saved)")
+    for column in ("crop", "region", "peak surplus t", "spoils t", "value at risk CNY",
+                   "campaigns"):  # fmt: skip
+        table.add_column(column)
+    compared = result.comparison()
+
+    def moved(column: str, scale: float = 1.0) -> list[str]:
+        pairs = zip(compared[f"{column}_before"], compared[f"{column}_after"], strict=True)
+        return [f"{a / scale:,.0f} → {b / scale:,.0f}" for a, b in pairs]
+
+    columns = [
+        moved("peak_surplus_kg_p50", 1000),
+        moved("surplus_at_risk_kg", 1000),
+        moved("value_at_risk_cny"),
+        moved("campaigns"),
+    ]
+    for k, (crop, region) in enumerate(zip(compared["crop"], compared["region"], strict=True)):
+        table.add_row(str(crop), str(region), *(column[k] for column in columns))
+    console.print(table)
+
+
 @app.command()
 def backtest(
     scenario: Annotated[

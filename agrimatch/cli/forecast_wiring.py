@@ -1,21 +1,33 @@
-"""Builds the forecast job and the scheduled jobs for the CLI (``forecast``, ``scheduler``)."""
+"""Builds the forecast job, the what-if and the scheduled jobs for the CLI (``forecast``,
+``scheduler``)."""
 
 from __future__ import annotations
 
 import json
 import logging
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from agrimatch.registry.models import JobRun, JobStatus
 from agrimatch.settings import Settings
 from agrimatch.store import TelemetryStore
-from forecasting.chain import ChainOptions, ChainResult, run_chain, save_results, train_yield_model
+from forecasting.chain import (
+    ChainOptions,
+    ChainResult,
+    current_yield_model,
+    forecast_as_of,
+    run_chain,
+    save_results,
+    train_yield_model,
+)
 from forecasting.chain_data import ChainData, load_chain_data, split_seasons
+from forecasting.chain_whatif import chain_what_if
 from forecasting.features import HISTORY_COLUMNS, field_features
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.jobs import FORECAST, REFRESH_FEATURES, RETRAIN, JobSpec, default_job_triggers
+from forecasting.whatif import PlanChange, WhatIf
 
 
 def run_forecast_job(
@@ -90,3 +102,38 @@ def scheduler_jobs(
         JobSpec(RETRAIN, triggers[RETRAIN], retrain),
         JobSpec(FORECAST, triggers[FORECAST], forecast),
     ]
+
+
+def run_what_if(
+    settings: Settings,
+    store: TelemetryStore,
+    sessions: sessionmaker[Session],
+    as_of: date,
+    change: PlanChange,
+) -> WhatIf:
+    """The chain as of ``as_of`` for the current plan and for it with ``change``; not saved.
+
+    Uses the stored yield model for the seasons known on ``as_of`` (training
+    and storing one if there is none, as the forecast job does).
+    """
+    options = ChainOptions()
+    with sessions() as session:
+        first = as_of - timedelta(days=options.history_days)
+        data = load_chain_data(store, session, first, as_of)
+    trained = current_yield_model(data, as_of, settings.data_dir / "models", options)
+    baseline = forecast_as_of(data, as_of, trained, options)
+    return chain_what_if(data, as_of, trained, baseline, change)
+
+
+def parse_pairs(values: list[str], kind: type[float] | type[int], what: str) -> dict[str, Any]:
+    """``["garlic=0.8", ...]`` -> ``{"garlic": 0.8}``; a clear error for anything else."""
+    pairs: dict[str, Any] = {}
+    for value in values:
+        crop, sep, number = value.partition("=")
+        try:
+            if not sep or not crop:
+                raise ValueError
+            pairs[crop.strip()] = kind(number)
+        except ValueError:
+            raise ValueError(f"{what} takes CROP=NUMBER, not {value!r}") from None
+    return pairs
