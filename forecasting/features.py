@@ -51,8 +51,17 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "ndvi_recent",  # mean over the last RECENT_DAYS days; NaN without a camera reading there
     "data_coverage",  # share of the elapsed days with any telemetry
     "past_yield_ratio",  # mean yield / potential of the field's earlier, harvested seasons
+    # exp(-s_heat x heat degree-days in flowering) x exp(-s_frost x frost degree-days in the
+    # tender stages), with the crop catalog's sensitivities: the share of the potential that
+    # heat and frost have already taken (1: none). See STRESS_FACTOR_COLUMN.
+    "stress_factor",
 )
 """The numeric features, in column order."""
+
+STRESS_FACTOR_COLUMN = "stress_factor"
+"""The feature the yield model scales the potential by (FAO-33-style multiplicative
+factors): a frost or a heat wave no training season had still lowers the forecast,
+because the agronomy says by how much, not the history."""
 
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("crop", "soil", "region")
 """Categorical context columns of the features frame (from the registry)."""
@@ -180,6 +189,8 @@ def field_features(
     features["gdd_fraction"] = features["gdd"] / gdd_to_maturity
     for column in ("rain_mm", "et0_mm", "dry_days", "heat_days", "frost_days", "radiation_mj_m2"):
         features[column] = np.where(elapsed == 0, 0.0, features[column])
+    # Nothing observed, nothing lost: heat and frost only count on days with telemetry.
+    features["stress_factor"] = features["stress_factor"].fillna(1.0)
     # Nothing due, nothing missing: coverage only falls for days that should have data.
     features["data_coverage"] = np.where(elapsed > 0, observed / np.maximum(elapsed, 1), 1.0)
     features["past_yield_ratio"] = _past_yield_ratio(out, history, as_of_day)
@@ -260,7 +271,8 @@ def _window_rows(daily: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
 def _aggregate(rows: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
     """Per season row (``_row``): sums, counts and maxima over its window's rows."""
     columns = ["_row", "observed_days", "gdd", "rain_mm", "et0_mm", "dry_days", "heat_days",
-               "frost_days", "radiation_mj_m2", "ndvi_max", "ndvi_recent"]  # fmt: skip
+               "frost_days", "radiation_mj_m2", "ndvi_max", "ndvi_recent",
+               "stress_factor"]  # fmt: skip
     if rows.empty:
         return pd.DataFrame(columns=columns).astype("float64")
     # Per season first (few), then spread to its rows (many).
@@ -301,7 +313,51 @@ def _aggregate(rows: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
     result["ndvi_max"] = grouped["ndvi"].max()
     result["ndvi_recent"] = grouped["ndvi_recent"].mean()
     result["gdd"] = _gap_filled_gdd(rows, per_day["gdd_day"].to_numpy())
+    result["stress_factor"] = _stress_factor(per_day, crops, at, tmin, tmax)
     return result.reset_index().loc[:, columns]
+
+
+# Thermal-time share by which an annual has emerged: frost counts from here (as the
+# simulator's crop model, firmware_sim.world.crop, has it from FAO-56's stage shares).
+EMERGED = 0.05
+
+
+def _stress_factor(
+    per_day: pd.DataFrame,
+    crops: list[CropSpec],
+    at: np.ndarray,
+    tmin: np.ndarray,
+    tmax: np.ndarray,
+) -> pd.Series:
+    """Per season row: the heat and frost yield factors of the days observed so far.
+
+    The stage of each day comes from the degree-days accumulated to it over the
+    crop's ``gdd_to_maturity`` (unobserved days add none, so stages run a little
+    late across outages): heat counts in mid-season (flowering and yield
+    formation), frost from bud break to fruit set in orchards and from emergence
+    to the end of mid-season in annuals, as the crop catalog's header says.
+    """
+    to_maturity = np.array([c.gdd_to_maturity for c in crops])[at]
+    stage_ends = np.array([c.stage_ends for c in crops])[at]
+    perennial = np.array([c.perennial for c in crops])[at]
+    heat_sens = np.array([c.heat_sensitivity_per_degree_day for c in crops])[at]
+    frost_sens = np.array([c.frost_sensitivity_per_degree_day for c in crops])[at]
+    heat_limit = np.array([c.heat_stress_threshold_c for c in crops])[at]
+    frost_limit = np.array([c.frost_damage_temp_c for c in crops])[at]
+    gained = per_day["gdd_day"].fillna(0.0).groupby(per_day["_row"]).cumsum().to_numpy()
+    progress = gained / to_maturity
+    flowering = (progress > stage_ends[:, 1]) & (progress <= stage_ends[:, 2])
+    tender = np.where(
+        perennial,
+        progress <= stage_ends[:, 1],
+        (progress > EMERGED) & (progress <= stage_ends[:, 2]),
+    )
+    heat_dd = np.where(flowering, np.maximum(0.0, np.nan_to_num(tmax - heat_limit)), 0.0)
+    frost_dd = np.where(tender, np.maximum(0.0, np.nan_to_num(frost_limit - tmin)), 0.0)
+    lost = pd.Series(heat_sens * heat_dd + frost_sens * frost_dd).groupby(
+        per_day["_row"].to_numpy()
+    )
+    return np.exp(-lost.sum())
 
 
 def _gap_filled_gdd(rows: pd.DataFrame, gdd_day: np.ndarray) -> pd.Series:

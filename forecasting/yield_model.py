@@ -53,6 +53,7 @@ from sklearn.model_selection import GroupKFold, GroupShuffleSplit, KFold, Shuffl
 from sklearn.preprocessing import OneHotEncoder
 
 from agrimatch.agronomy import CROPS
+from forecasting.features import STRESS_FACTOR_COLUMN
 from forecasting.frames import FIELD_SEASON_COLUMNS
 
 Array = NDArray[np.float64]
@@ -192,7 +193,10 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
         ]
 
     def _scale(self, frame: pd.DataFrame) -> Array:
-        """Per row: the crop's potential yield (t/ha), or 1 for an absolute target."""
+        """Per row: the crop's potential yield (t/ha), times the heat and frost factor
+        when X has it (:data:`~forecasting.features.STRESS_FACTOR_COLUMN`), or 1 for an
+        absolute target. The trees then learn what the agronomy does not explain, and a
+        stress no training season had still lowers the forecast by its agronomic share."""
         if not self.relative_to_potential:
             return np.ones(len(frame))
         if "crop" not in frame.columns:
@@ -201,7 +205,12 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
         unknown = sorted(set(crops) - set(self.potential_t_ha_))
         if unknown:
             raise ValueError(f"crops not in the catalog: {unknown}")
-        return crops.map(self.potential_t_ha_).to_numpy(dtype=float)
+        potential = crops.map(self.potential_t_ha_).to_numpy(dtype=float)
+        if STRESS_FACTOR_COLUMN not in frame.columns:
+            return potential
+        factor = pd.to_numeric(frame[STRESS_FACTOR_COLUMN], errors="coerce").to_numpy(float)
+        # Floored: a field the model thinks all but lost still gets a scale to learn on.
+        return potential * np.clip(np.nan_to_num(factor, nan=1.0), 0.05, 1.0)
 
     def _groups(self, frame: pd.DataFrame) -> NDArray[Any] | None:
         column = self.season_column

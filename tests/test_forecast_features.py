@@ -169,9 +169,10 @@ def test_garlic_features_run_across_the_winter_from_the_autumn_sowing(world):
     assert late_winter["gdd_fraction"] < 0.6
     assert new_year["rain_mm"] > 0 and new_year["data_coverage"] == 1.0
     unplanted = at(date(2022, 9, 1))
-    not_counts = ("ndvi_max", "ndvi_recent", "data_coverage", "past_yield_ratio")
+    not_counts = ("ndvi_max", "ndvi_recent", "data_coverage", "past_yield_ratio", "stress_factor")
     sums_and_counts = [c for c in FEATURE_COLUMNS if c not in not_counts]
     assert unplanted[sums_and_counts].tolist() == [0.0] * len(sums_and_counts)
+    assert unplanted["stress_factor"] == 1.0  # nothing grown, nothing lost
     assert np.isnan(unplanted["past_yield_ratio"])  # no history given
     assert unplanted["data_coverage"] == 1.0  # nothing was due, nothing is missing
 
@@ -595,3 +596,61 @@ def test_weekly_supply_quantiles_are_ordered_and_independence_narrows_them():
 def test_weekly_supply_of_no_fields_is_empty():
     supply = weekly_supply(_supply_fields().iloc[:0])
     assert supply.empty and tuple(supply.columns) == SUPPLY_COLUMNS
+
+
+def _orchard(days: int, tmin: float, tmax: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A Korla pear field from bud break (2024-04-01) with the same weather every day."""
+    start = date(2024, 4, 1)
+    season = pd.DataFrame(
+        [
+            {"farm": "k-1", "field": "f01", "region": "korla", "crop": "fragrant_pear",
+             "soil": "sandy_loam", "area_ha": 2.0, "year": 2024, "planted_on": start}
+        ]
+    )  # fmt: skip
+    daily = pd.DataFrame(
+        {
+            "farm": "k-1",
+            "field": "f01",
+            "day": [start + timedelta(days=k) for k in range(days)],
+            "air_temp_min_c": tmin,
+            "air_temp_max_c": tmax,
+            "air_temp_mean_c": (tmin + tmax) / 2,
+            "rain_mm": 0.5,
+            "solar_rad_mj_m2": 20.0,
+            "air_rh_mean_pct": 50.0,
+            "soil_moisture_10cm_pct": 25.0,
+            "soil_moisture_30cm_pct": 25.0,
+            "soil_temp_mean_c": 15.0,
+            "ndvi": np.nan,
+        }
+    ).loc[:, list(DAILY_FIELD_COLUMNS)]
+    return daily, season
+
+
+def test_a_frost_at_blossom_lowers_the_stress_factor_by_the_catalogs_sensitivity():
+    pear = CROPS["fragrant_pear"]
+    daily, season = _orchard(60, 8.0, 22.0)
+    as_of = date(2024, 5, 30)
+    calm = field_features(daily, season, as_of).iloc[0]
+    assert calm["stress_factor"] == 1.0
+    frosty = daily.copy()
+    frosty.loc[3, "air_temp_min_c"] = pear.frost_damage_temp_c - 2.0  # day 4 after bud break
+    hit = field_features(frosty, season, as_of).iloc[0]
+    expected = np.exp(-pear.frost_sensitivity_per_degree_day * 2.0)
+    assert hit["stress_factor"] == pytest.approx(expected)
+    # The same frost before the date it is asked about is the only one that counts.
+    assert field_features(frosty, season, date(2024, 4, 3)).iloc[0]["stress_factor"] == 1.0
+
+
+def test_heat_counts_only_in_flowering_and_yield_formation():
+    pear = CROPS["fragrant_pear"]
+    hot = pear.heat_stress_threshold_c + 3.0
+    # Hot from the first day: early on the tree is not yet in mid-season, so the
+    # factor is still 1 after a week; by the end of the season heat has cost yield.
+    daily, season = _orchard(200, 18.0, hot)
+    early = field_features(daily, season, date(2024, 4, 8)).iloc[0]
+    late = field_features(daily, season, date(2024, 10, 15)).iloc[0]
+    assert early["stress_factor"] == 1.0 and early["heat_days"] == 7
+    assert late["stress_factor"] < 0.9
+    flowering_days = -np.log(late["stress_factor"]) / (3.0 * pear.heat_sensitivity_per_degree_day)
+    assert 0 < flowering_days < late["heat_days"]

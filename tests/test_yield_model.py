@@ -443,3 +443,16 @@ def test_a_drought_scenario_lowers_p50(model, data):
     dry = model.predict_quantiles(frames[True])["p50"]
     assert dry.mean() < 0.9 * normal.mean()
     assert (dry < normal).mean() >= 0.75  # most fields; the jujubes are rainfed
+
+
+def test_a_frost_no_training_season_had_still_lowers_p50_by_its_agronomic_share(data):
+    train, held_out = data
+    model = YieldQuantileModel(
+        feature_columns=(*FEATURES, "stress_factor"), max_iter=30, calibration="split"
+    )
+    model.fit(train.assign(stress_factor=1.0), train["yield_t_ha"])
+    calm = model.predict_quantiles(held_out.assign(stress_factor=1.0))
+    frosted = model.predict_quantiles(held_out.assign(stress_factor=0.6))
+    # The trees never saw a factor below 1: all of the drop is the scale's.
+    assert np.allclose(frosted["p50"], 0.6 * calm["p50"])
+    assert (frosted["p10"] <= frosted["p50"]).all()
