@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from threadpoolctl import threadpool_limits
 
 from agrimatch.registry import make_engine, migrate, session_factory
 from agrimatch.registry.models import Season
@@ -72,7 +73,10 @@ def run_backtest_command(
     finally:
         store.close()
         engine.dispose()
-    report = run_backtest(data, options)
+    # One OpenMP thread: the boosted trees' threads spin-wait, and next to any other busy
+    # process on a small machine that made fits several times slower, not faster.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        report = run_backtest(data, options)
     png = _plot(report, work_dir / f"{scenario.name}-backtest.png", scenario.name)
     json_path = work_dir / f"{scenario.name}-backtest.json"
     json_path.write_text(json.dumps(report_json(report), indent=2, default=str) + "\n")
