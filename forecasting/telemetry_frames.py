@@ -2,13 +2,18 @@
 
 One call, four aggregate queries (daily minimum and maximum of the air
 temperature, daily means of the other sensors, daily rain sums per device),
-each bucketed by UTC day and grouped by farm and field, so the cost does not
+each bucketed by day and grouped by farm and field, so the cost does not
 grow with the number of fields. Everything after that is pure (see
 :mod:`forecasting.features`).
 
-Days are UTC days (the store's buckets are epoch-aligned): in China (UTC+8)
-a day runs from 08:00 to 08:00 local time, so its minimum temperature is
-mostly the next morning's. Degree-days and sums over a season barely notice.
+Days are China Standard Time days (UTC+8, midnight to midnight), the
+calendar days the farms, the platforms and the CMA's daily records count in.
+Their boundary falls in the late evening of local solar time across China's
+farming regions (21:45 in Korla, 23:35 in Zhongmou), well away from both the
+dawn minimum and the afternoon maximum, so a node's min/max register read
+across midnight puts each extreme in its own day. UTC days would split the
+nights of western China at dawn and give each day two mornings to take its
+minimum from.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from agrimatch.store.port import AggregateRow, Aggregation, TelemetryStore
 from forecasting.frames import DAILY_FIELD_COLUMNS
 
 DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+UTC_OFFSET_MS = 8 * HOUR_MS  # China Standard Time
 # W/m2 averaged over 24 h → MJ/m2/day: 86,400 s × 1e-6.
 W_M2_TO_MJ_M2_DAY = 0.0864
 
@@ -39,11 +46,17 @@ _MEAN_COLUMNS: Mapping[str, str] = {
     "ndvi": "ndvi",
 }
 _KEY = ("farm", "field", "day")
+# The day's extremes: a node's min/max register catches what happened between its
+# readings; the spot readings count too (a node without the register, or a day the
+# register missed).
+_TMIN_SENSORS = ("air_temp", "air_temp_min")
+_TMAX_SENSORS = ("air_temp", "air_temp_max")
 
 
 def day_start_ms(day: date) -> int:
-    """Epoch milliseconds of ``day`` 00:00 UTC: a day-aligned bound of a daily frame."""
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+    """Epoch milliseconds of ``day`` 00:00 China Standard Time: a bound of a daily frame."""
+    midnight_utc = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+    return midnight_utc - UTC_OFFSET_MS
 
 
 def daily_field_frame(
@@ -54,7 +67,7 @@ def daily_field_frame(
 ) -> pd.DataFrame:
     """Daily per-field telemetry in ``[start_ms, end_ms)``, columns ``DAILY_FIELD_COLUMNS``.
 
-    One row per (farm, field, UTC day) with any telemetry; a day without any
+    One row per (farm, field, day) with any telemetry; a day without any
     (an outage) has no row, and a sensor without readings that day is NaN.
     Air temperature gives the day's min, max and mean over all the field's
     devices; rain is summed per device and averaged over the devices that
@@ -95,15 +108,14 @@ def _farm_days(
             every_ms=DAY_MS,
             group_by=group_by,
             tags=tags,
+            offset_ms=-UTC_OFFSET_MS,
         )
 
     by_field = ("farm", "field")
-    tmin = _rows_frame(
-        query(["air_temp"], Aggregation.MIN, by_field), {"air_temp": "air_temp_min_c"}
-    )
-    tmax = _rows_frame(
-        query(["air_temp"], Aggregation.MAX, by_field), {"air_temp": "air_temp_max_c"}
-    )
+    tmin_rows = query(_TMIN_SENSORS, Aggregation.MIN, by_field)
+    tmax_rows = query(_TMAX_SENSORS, Aggregation.MAX, by_field)
+    tmin = _extreme(tmin_rows, _TMIN_SENSORS, "air_temp_min_c", np.fmin)
+    tmax = _extreme(tmax_rows, _TMAX_SENSORS, "air_temp_max_c", np.fmax)
     means = _rows_frame(query(list(_MEAN_COLUMNS), Aggregation.MEAN, by_field), _MEAN_COLUMNS)
     # Grouped by device too: a field with two gauges must not count its rain twice.
     rain_rows = query(["rain"], Aggregation.SUM, (*by_field, "device"))
@@ -124,6 +136,16 @@ def _farm_days(
     return frame.dropna(subset=values, how="all")
 
 
+def _extreme(
+    rows: Sequence[AggregateRow], sensors: Sequence[str], column: str, pick: np.ufunc
+) -> pd.DataFrame:
+    """The day's extreme over ``sensors`` per field: ``pick`` is ``np.fmin`` or ``np.fmax``,
+    which skip a sensor without readings that day (NaN only when none has any)."""
+    frame = _rows_frame(rows, {s: s for s in sensors})
+    extreme = pick.reduce(frame[list(sensors)].to_numpy(float), axis=1)
+    return frame.drop(columns=list(sensors)).assign(**{column: extreme})
+
+
 def _rows_frame(rows: Sequence[AggregateRow], columns: Mapping[str, str]) -> pd.DataFrame:
     """Aggregate rows as a frame keyed by farm, field, day ordinal (plus any other group tag)."""
     if not rows:
@@ -132,7 +154,7 @@ def _rows_frame(rows: Sequence[AggregateRow], columns: Mapping[str, str]) -> pd.
     records = []
     for row in rows:
         record: dict[str, object] = dict(row.group)
-        record["day"] = epoch_ordinal + row.bucket_ms // DAY_MS
+        record["day"] = epoch_ordinal + (row.bucket_ms + UTC_OFFSET_MS) // DAY_MS
         for name, column in columns.items():
             value = row.values.get(name)
             record[column] = np.nan if value is None else float(value)

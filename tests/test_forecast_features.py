@@ -446,6 +446,27 @@ def test_daily_field_frame_reads_backfilled_telemetry_per_field_and_day(store, t
     assert features["rain_mm"] == pytest.approx(truth.daily.rain_mm[:k].sum(), rel=0.1)
     assert features["gdd"] == pytest.approx(truth.daily.gdd[k - 1], rel=0.1)
     assert features["data_coverage"] == 1.0
+    # Readings every 3 h: farm-b's one node's min/max register gives each day's true
+    # extremes, both off by the same calibration offset of its thermometer; spot readings
+    # alone would read the dawn low too warm and the afternoon high too cool.
+    farm_b = scenario.farms[1]
+    truth_b = simulate_field_season(
+        farm_b, farm_b.fields[0], scenario.regions[0], 2023, scenario.seed
+    )
+    k_b = (truth_b.harvest_end - truth_b.planted_on).days
+    days = [truth_b.planted_on + timedelta(days=i) for i in range(1, k_b - 1)]
+    observed = daily[daily["farm"] == "farm-b"].set_index("day").reindex(days)
+    errors = {
+        column: observed[column].to_numpy() - true[1 : k_b - 1]
+        for column, true in (
+            ("air_temp_min_c", truth_b.daily.tmin_c),
+            ("air_temp_max_c", truth_b.daily.tmax_c),
+        )
+    }
+    low, high = (np.median(e) for e in errors.values())
+    assert abs(low) < 1.0 and abs(low - high) < 0.2
+    for error in errors.values():
+        assert np.quantile(np.abs(error - np.median(error)), 0.9) < 0.3
 
 
 # -- harvest windows ----------------------------------------------------------------------

@@ -24,6 +24,7 @@ import paho.mqtt.client as paho
 import pytest
 
 from agrimatch.clock import SimulatedClock
+from agrimatch.contract.sensors import FIELD_NODE_SENSORS
 from agrimatch.contract.telemetry import Reading, decode_telemetry
 from agrimatch.contract.topics import DeviceAddress, TopicKind, parse_topic
 from agrimatch.mqtt import MqttEndpoint, make_paho_client
@@ -214,7 +215,7 @@ def test_every_pack_the_broker_acknowledged_reaches_a_subscriber(mosquitto_serve
     # A 600 s run at a 60 s interval: ten samples per device, whatever its phase.
     assert stats.devices == 20
     assert stats.messages_sent == 200 == len(ledger.packs)
-    assert stats.readings_sent == 200 * 12
+    assert stats.readings_sent == 200 * len(FIELD_NODE_SENSORS)
     assert all(s.messages_sent == 10 for s in stats.per_device.values())
     assert stats.evicted == stats.undelivered == 0
     assert heard == set(ledger.packs)
@@ -478,4 +479,4 @@ def test_run_fleet_runs_a_planned_fleet_to_completion(endpoint, tag):
     stats = run_fleet(specs, endpoint, SimulatedClock(START_S, SPEED), SEED, duration_s=300.0)
     assert stats.devices == 4
     assert stats.messages_sent == 4 * 5
-    assert stats.readings_sent == 4 * 5 * 12
+    assert stats.readings_sent == 4 * 5 * len(FIELD_NODE_SENSORS)

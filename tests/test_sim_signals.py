@@ -11,6 +11,8 @@ import sys
 from collections import Counter
 from datetime import UTC, datetime
 
+import pytest
+
 from agrimatch.contract import SENSORS
 from agrimatch.contract.sensors import FIELD_NODE_SENSORS
 from agrimatch.contract.telemetry import decode_telemetry, encode_telemetry
@@ -198,14 +200,50 @@ def test_rain_is_rain_since_the_last_reading_so_any_interval_adds_up_to_the_same
     assert math.isclose(by_minute, by_hour, abs_tol=1e-6)
 
 
-def test_the_sampling_interval_changes_no_reading_but_rain():
+SINCE_LAST_READING = ("rain", "air_temp_min", "air_temp_max")
+
+
+def test_the_sampling_interval_changes_no_reading_but_what_is_counted_since_the_last():
     spec = plan_fleet(1, SEED)[0]
     other = dataclasses.replace(spec, interval_s=17.0)
     t = JUNE_1 + 5555.0
     a = {r.sensor: r.value for r in sample(spec, SEED, t)}
     b = {r.sensor: r.value for r in sample(other, SEED, t)}
-    del a["rain"], b["rain"]
+    for name in SINCE_LAST_READING:
+        del a[name], b[name]
     assert a == b
+
+
+def test_the_min_max_register_brackets_every_reading_of_its_interval():
+    spec = dataclasses.replace(plan_fleet(1, SEED)[0], interval_s=6 * 3600.0)
+    minutely = dataclasses.replace(spec, interval_s=60.0)
+    start = JUNE_1 + 6 * 3600.0
+    for k in range(1, 9):
+        end = start + k * spec.interval_s
+        values = {r.sensor: r.value for r in sample(spec, SEED, end)}
+        temps = [
+            next(r.value for r in sample(minutely, SEED, end - m * 60.0) if r.sensor == "air_temp")
+            for m in range(0, 360, 10)
+        ]
+        assert values["air_temp_min"] <= values["air_temp"] <= values["air_temp_max"]
+        # Within the sensor's sample noise of what a reading every 10 minutes saw.
+        assert values["air_temp_min"] == pytest.approx(min(temps), abs=0.5)
+        assert values["air_temp_max"] == pytest.approx(max(temps), abs=0.5)
+
+
+def test_a_six_hourly_register_catches_the_dawn_low_a_spot_reading_misses():
+    spec = dataclasses.replace(plan_fleet(1, SEED)[0], interval_s=6 * 3600.0)
+    lows, spots = [], []
+    for day in range(10):
+        day_s = JUNE_1 + day * 86_400.0
+        readings = [
+            {r.sensor: r.value for r in sample(spec, SEED, day_s + h * 3600.0)}
+            for h in (6, 12, 18, 24)
+        ]
+        lows.append(min(r["air_temp_min"] for r in readings))
+        spots.append(min(r["air_temp"] for r in readings))
+    assert all(low <= spot for low, spot in zip(lows, spots, strict=True))
+    assert sum(spots) / 10 - sum(lows) / 10 > 0.5
 
 
 def test_devices_of_one_farm_see_the_same_rain_events():

@@ -202,6 +202,19 @@ def test_buckets_are_aligned_to_the_epoch_not_to_the_query_start(store):
     assert [r.bucket_ms for r in rows] == [T0, T0 + MINUTE]
 
 
+def test_an_offset_moves_every_bucket_boundary_by_it(store):
+    store.write([tele(T0 + 10_000, x=1.0), tele(T0 + 30_000, x=2.0), tele(T0 + 70_000, x=4.0)])
+
+    for offset in (20_000, 20_000 - MINUTE, 20_000 + 7 * MINUTE):  # the same boundaries
+        rows = store.aggregate(
+            M, ["x"], Aggregation.SUM, T0 - MINUTE, T0 + 2 * MINUTE, MINUTE, offset_ms=offset
+        )
+        assert [(r.bucket_ms, r.values["x"]) for r in rows] == [
+            (T0 - 40_000, 1.0),
+            (T0 + 20_000, 6.0),
+        ]
+
+
 def test_without_buckets_the_whole_range_is_one_row_keyed_by_its_start(store):
     _two_minutes(store)
 

@@ -242,6 +242,34 @@ def test_air_is_coolest_near_dawn_and_warmest_in_the_afternoon():
     assert np.all(hours["rh_pct"] <= 100.0)
 
 
+@pytest.mark.parametrize("interval_h", [0.5, 6.0, 30.0])
+def test_the_extremes_of_an_interval_are_those_of_the_curve_sampled_densely(interval_h):
+    climate = STATION["korla"]
+    weather = farm_weather(SEED, "kl-ext", climate, date(2022, 4, 1), date(2022, 4, 12))
+
+    def lookup(ordinal: int) -> tuple[object, int]:
+        return weather, ordinal - weather.first_ordinal
+
+    first_s = diurnal.day_start_s(weather.first_ordinal + 2, climate.lon)
+    for start_h in np.arange(0.0, 48.0, 1.7):
+        start_s = first_s + start_h * 3600.0
+        end_s = start_s + interval_h * 3600.0
+        low, high = diurnal.air_temp_extremes_c(lookup, climate.lon, start_s, end_s)
+        dense = []
+        for t_s in np.linspace(start_s, end_s, 2000):
+            ordinal, hour = diurnal.local_day(climate.lon, float(t_s))
+            dense.append(diurnal.air_temp_c(weather, ordinal - weather.first_ordinal, hour))
+        assert low == pytest.approx(min(dense), abs=0.02)
+        assert high == pytest.approx(max(dense), abs=0.02)
+        assert low <= min(dense) + 1e-9 and high >= max(dense) - 1e-9
+
+
+def test_an_interval_ending_before_it_starts_is_refused():
+    climate = STATION["korla"]
+    with pytest.raises(ValueError, match="before it starts"):
+        diurnal.air_temp_extremes_c(lambda o: (None, 0), climate.lon, 10.0, 5.0)  # type: ignore[arg-type,return-value]
+
+
 def test_anomalies_do_what_they_say():
     climate = STATION["zhongmou"]
     start, end = date(2022, 7, 1), date(2022, 8, 31)

@@ -26,6 +26,12 @@ _SPECS = (
     SensorSpec("soil_temp", "Cel", -40.0, 70.0, "soil temperature at 10 cm"),
     # Record lows/highs on Earth are about -89 and +57 °C.
     SensorSpec("air_temp", "Cel", -90.0, 60.0, "air temperature at 2 m"),
+    # A station's min/max register: a node that samples every few hours (or sleeps to
+    # save its battery) still reports the dawn frost and the afternoon heat in between.
+    SensorSpec("air_temp_min", "Cel", -90.0, 60.0, "lowest air temperature since the last reading"),
+    SensorSpec(
+        "air_temp_max", "Cel", -90.0, 60.0, "highest air temperature since the last reading"
+    ),
     SensorSpec("air_rh", "%RH", 0.0, 100.0, "relative humidity"),
     # Rain since the previous reading; 500 mm exceeds any recorded hourly total.
     SensorSpec("rain", "mm", 0.0, 500.0, "rain since the last reading"),

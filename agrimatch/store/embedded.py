@@ -281,8 +281,10 @@ class EmbeddedStore:
         every_ms: int | None = None,
         group_by: Sequence[str] = (),
         tags: Mapping[str, str] | None = None,
+        offset_ms: int = 0,
     ) -> list[AggregateRow]:
-        """``fn`` of each field per epoch-aligned bucket and group; empty buckets omitted."""
+        """``fn`` of each field per bucket (from the epoch + ``offset_ms``) and group;
+        empty buckets omitted."""
         if not fields:
             return []
         if every_ms is not None and every_ms <= 0:
@@ -294,9 +296,9 @@ class EmbeddedStore:
             bucket = "? AS bucket"
             params.append(start_ms)
         else:
-            # Floor to the epoch-aligned bucket; SQLite's % truncates toward zero.
-            bucket = "v.time_ms - ((v.time_ms % ?) + ?) % ? AS bucket"
-            params += [every_ms] * 3
+            # Floor to the bucket; SQLite's % truncates toward zero.
+            bucket = "v.time_ms - (((v.time_ms - ?) % ?) + ?) % ? AS bucket"
+            params += [offset_ms % every_ms] + [every_ms] * 3
         joins = [
             f"LEFT JOIN series_tag g{i} ON g{i}.series_id = s.id AND g{i}.key = ?"
             for i in range(len(group_by))

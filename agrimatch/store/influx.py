@@ -338,15 +338,19 @@ class InfluxStore:
         every_ms: int | None = None,
         group_by: Sequence[str] = (),
         tags: Mapping[str, str] | None = None,
+        offset_ms: int = 0,
     ) -> list[AggregateRow]:
-        """``fn`` of each field per epoch-aligned bucket and group; empty buckets omitted."""
+        """``fn`` of each field per bucket (from the epoch + ``offset_ms``) and group;
+        empty buckets omitted."""
         if not fields:
             return []
         if every_ms is not None and every_ms <= 0:
             raise ValueError("every_ms must be positive")
         fn = Aggregation(fn)
         selected = ", ".join(f"{fn.value}({quote_ident(f)}) AS {quote_ident(f)}" for f in fields)
-        grouping = [f"time({every_ms}ms)"] if every_ms is not None else []
+        grouping = []
+        if every_ms is not None:
+            grouping.append(f"time({every_ms}ms, {offset_ms % every_ms}ms)")
         grouping += [quote_ident(tag) for tag in group_by]
         query = (
             f"SELECT {selected} FROM {quote_ident(measurement)}"

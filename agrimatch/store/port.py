@@ -96,11 +96,13 @@ class TelemetryStore(Protocol):
         every_ms: int | None = None,
         group_by: Sequence[str] = (),
         tags: Mapping[str, str] | None = None,
+        offset_ms: int = 0,
     ) -> list[AggregateRow]:
         """``fn`` of each field per time bucket (``every_ms``; None = whole range) and group.
 
-        Buckets are aligned to the epoch and keyed by their start; empty buckets are
-        omitted. Rows are ordered by group, then bucket.
+        Buckets start at ``offset_ms + k * every_ms`` from the epoch (so days can
+        be local days) and are keyed by their start; empty buckets are omitted.
+        Rows are ordered by group, then bucket.
         """
         ...
 

@@ -14,7 +14,8 @@ Two layers, so the next iteration can swap either without touching the node:
 :func:`sample` composes both. Everything random is seeded by stable hashes of
 ``(seed, farm or field or device, ...)``, so the same ``(spec, seed, t_s)``
 gives the same readings in any process and in any order, and the sampling
-interval changes nothing but the rain total (rain since the last reading).
+interval changes nothing but what is counted since the last reading: the rain
+total and the lowest and highest air temperature.
 
 Fast enough for thousands of devices a minute: a field's season (weather,
 soil, crop: a few milliseconds) is simulated once and memoised; a reading
@@ -50,6 +51,8 @@ class SiteConditions:
     """The environment at a device's site at one instant: what its sensors measure."""
 
     air_temp_c: float
+    air_temp_min_c: float  # lowest during the sampling interval that ends now
+    air_temp_max_c: float  # highest during it
     air_rh_pct: float
     solar_rad_w_m2: float
     rain_mm: float  # fallen during the sampling interval that ends now
@@ -184,6 +187,9 @@ def site_conditions(spec: DeviceSpec, seed: int, t_s: float) -> SiteConditions:
     weather, index = lookup(ordinal)
     air = diurnal.air_at(weather, index, hour, spec.lat)
     rain_mm = diurnal.rain_between_mm(lookup, climate.lon, t_s - spec.interval_s, t_s)
+    temp_low, temp_high = diurnal.air_temp_extremes_c(
+        lookup, climate.lon, t_s - spec.interval_s, t_s
+    )
 
     # The field's season holding today: soil water and crop, day by day.
     crop = CROPS[place.field.crop]
@@ -221,6 +227,8 @@ def site_conditions(spec: DeviceSpec, seed: int, t_s: float) -> SiteConditions:
 
     return SiteConditions(
         air_temp_c=air.temp_c,
+        air_temp_min_c=temp_low,
+        air_temp_max_c=temp_high,
         air_rh_pct=air.rh_pct,
         solar_rad_w_m2=air.solar_w_m2,
         rain_mm=rain_mm,
@@ -292,6 +300,8 @@ def read_sensors(spec: DeviceSpec, seed: int, t_s: float, site: SiteConditions) 
         + 4.0 * _noise.exponential(seed, "latency-tail", device, t_ms)
     )
 
+    air_offset = offset("air-temp", 0.3)
+    air_temp = site.air_temp_c + air_offset + jitter("air-temp", 0.1)
     values = {
         "soil_moisture_10cm": (
             site.soil_moisture_10cm_pct + offset("sm10", 1.0) + jitter("sm10", 0.3),
@@ -302,7 +312,11 @@ def read_sensors(spec: DeviceSpec, seed: int, t_s: float, site: SiteConditions) 
             2,
         ),
         "soil_temp": (site.soil_temp_c + offset("soil-temp", 0.2) + jitter("soil-temp", 0.05), 2),
-        "air_temp": (site.air_temp_c + offset("air-temp", 0.3) + jitter("air-temp", 0.1), 2),
+        "air_temp": (air_temp, 2),
+        # The same thermometer's register: its calibration, noise of its own samples, and
+        # never above (min) or below (max) the reading it ends with.
+        "air_temp_min": (min(air_temp, site.air_temp_min_c + air_offset + jitter("t-min", 0.1)), 2),
+        "air_temp_max": (max(air_temp, site.air_temp_max_c + air_offset + jitter("t-max", 0.1)), 2),
         "air_rh": (site.air_rh_pct + offset("air-rh", 1.5) + jitter("air-rh", 1.0), 1),
         "rain": (rain_gauge_mm, 1),
         "solar_rad": (

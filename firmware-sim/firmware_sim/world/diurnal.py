@@ -115,6 +115,37 @@ def air_temp_c(weather: DailyWeather, index: int, hour: float) -> float:
     return _night_curve(t_set, float(tmin[index]), hour + 24.0 - p_set, night)
 
 
+def air_temp_extremes_c(
+    lookup: DayLookup, lon: float, start_s: float, end_s: float
+) -> tuple[float, float]:
+    """Lowest and highest air temperature over ``[start_s, end_s]`` (UTC epoch seconds).
+
+    What a station's min/max register holds between two readings. The curve
+    of :func:`air_temp_c` rises from each day's minimum (just after sunrise)
+    to its maximum (after solar noon) and falls from there to the next
+    minimum, so the extremes lie at the interval's ends or at those instants.
+    """
+    if end_s < start_s:
+        raise ValueError(f"the interval ends ({end_s}) before it starts ({start_s})")
+
+    def at(t_s: float) -> float:
+        ordinal, hour = local_day(lon, t_s)
+        weather, index = lookup(ordinal)
+        return air_temp_c(weather, index, hour)
+
+    values = [at(start_s), at(end_s)]
+    first, _ = local_day(lon, start_s)
+    last, _ = local_day(lon, end_s)
+    for ordinal in range(first, last + 1):
+        weather, index = lookup(ordinal)
+        rise, _ = _sun_hours(weather.lat, day_of_year(ordinal))
+        midnight_s = day_start_s(ordinal, lon)
+        for hour in (rise + MIN_LAG_H, 12.0 + MIN_LAG_H + MAX_LAG_H):
+            if start_s < midnight_s + hour * 3600.0 < end_s:
+                values.append(air_temp_c(weather, index, hour))
+    return min(values), max(values)
+
+
 def saturation_vapour_pressure_kpa(temp_c: float) -> float:
     """Saturation vapour pressure (FAO-56 eq. 11)."""
     return 0.6108 * math.exp(17.27 * temp_c / (temp_c + 237.3))
