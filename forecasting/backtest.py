@@ -54,7 +54,7 @@ from forecasting.chain_data import ChainData, history_key, split_seasons
 from forecasting.demand_baselines import SeasonalNaiveForecaster
 from forecasting.demand_data import SERIES_KEYS, weekly
 from forecasting.demand_model import DemandQuantileModel
-from forecasting.features import FEATURE_COLUMNS, HISTORY_COLUMNS, field_features
+from forecasting.features import FEATURE_COLUMNS, field_features, recorded_history
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.metrics import quantile_metrics, wape
 from forecasting.yield_model import YieldQuantileModel
@@ -209,7 +209,7 @@ def yield_predictions(data: ChainData, years: list[int], options: BacktestOption
         model = YieldQuantileModel(feature_columns=FEATURE_COLUMNS).fit(X, y)
         regional = RegionalMeanBaseline().fit(X, y)
         last = LastSeasonBaseline().fit(X, y)
-        past = history[list(HISTORY_COLUMNS)]
+        past = recorded_history(known.daily, history)
         for lead, snapshot in snapshots.items():
             at = fields.assign(snapshot=snapshot)
             at = at[at["snapshot"] > at["planted_on"]]

@@ -32,7 +32,7 @@ from forecasting.demand_data import weekly
 from forecasting.demand_model import DemandQuantileModel
 from forecasting.drivers import field_drivers
 from forecasting.economics import crop_economics, current_plan, season_plan
-from forecasting.features import FEATURE_COLUMNS, HISTORY_COLUMNS, field_features
+from forecasting.features import FEATURE_COLUMNS, field_features, recorded_history
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.harvest import gdd_climatology, harvest_windows, weekly_supply
 from forecasting.metrics import quantile_metrics
@@ -82,7 +82,7 @@ def training_set(
     daily: pd.DataFrame, history: pd.DataFrame, leads_days: tuple[int, ...]
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Features of past seasons as of ``lead`` days before each harvest peak, and their yields."""
-    past = history[list(HISTORY_COLUMNS)]
+    past = recorded_history(daily, history)
     parts = []
     for lead in leads_days:
         snap = history.assign(
@@ -290,7 +290,7 @@ def field_forecasts(
     """
     daily = data.daily
     features = field_features(
-        daily, fields[list(FIELD_SEASON_COLUMNS)], as_of, history=history[list(HISTORY_COLUMNS)]
+        daily, fields[list(FIELD_SEASON_COLUMNS)], as_of, history=recorded_history(daily, history)
     )
     quantiles = model.predict_quantiles(features)
     forecasts = features.copy()

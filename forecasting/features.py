@@ -14,9 +14,13 @@ would look like a cold spell and delay every predicted harvest, so a missing
 day counts the degree-days interpolated between its observed neighbours
 (the nearest observed day at either end of the window).
 
-``past_yield_ratio`` is the one feature not read from telemetry: it comes
-from the optional ``history`` of recorded yields (see :func:`field_features`)
-and obeys the same rule, only seasons whose harvest ended before ``as_of``.
+``past_yield_ratio`` is the one feature not read from the season's own
+telemetry: it comes from the optional ``history`` of recorded yields (see
+:func:`field_features`) and obeys the same rule, only seasons whose harvest
+ended before ``as_of``. Each past yield is taken relative to what its
+season's heat and frost left of the potential (:func:`recorded_history`), so
+a field that lost half a crop to a heat wave is not mistaken for a poorly
+run one the next season.
 
 ET0 is Hargreaves' (FAO-56 eq. 52) in its measured-radiation form: eq. 52
 needs extraterrestrial radiation Ra (latitude and day of year), which the
@@ -50,7 +54,9 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "ndvi_max",  # NaN without a canopy camera
     "ndvi_recent",  # mean over the last RECENT_DAYS days; NaN without a camera reading there
     "data_coverage",  # share of the elapsed days with any telemetry
-    "past_yield_ratio",  # mean yield / potential of the field's earlier, harvested seasons
+    # mean of yield / (potential x that season's stress_factor) over the field's earlier,
+    # harvested seasons: the field's own productivity, the weather's share taken out
+    "past_yield_ratio",
     # exp(-s_heat x heat degree-days in flowering) x exp(-s_frost x frost degree-days in the
     # tender stages), with the crop catalog's sensitivities: the share of the potential that
     # heat and frost have already taken (1: none). See STRESS_FACTOR_COLUMN.
@@ -74,7 +80,9 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "yield_t_ha",  # the recorded (true) yield of the season
     "harvest_end",  # when it became known; NaN/None: not harvested yet, never used
 )
-"""Columns of :func:`field_features`' optional ``history`` of recorded yields."""
+"""Columns of :func:`field_features`' optional ``history`` of recorded yields; it may
+also carry :data:`STRESS_FACTOR_COLUMN`, each season's own heat and frost factor (see
+:func:`recorded_history`), by which its yield is divided."""
 
 FEATURES_FRAME_COLUMNS: tuple[str, ...] = (*FIELD_SEASON_COLUMNS, "as_of", *FEATURE_COLUMNS)
 """Every column of :func:`field_features`' result, in order."""
@@ -148,7 +156,9 @@ def field_features(
     ``harvest_end < as_of`` of ``yield_t_ha`` / the crop's
     ``potential_yield_t_ha`` (each season by its own crop, so a rotation stays
     comparable; duplicate rows of one season count once; NaN yields are
-    skipped). A season harvested on or after ``as_of`` is never read. Without
+    skipped), divided by the season's ``stress_factor`` where ``history``
+    has one (:func:`recorded_history` adds it). A season harvested on or
+    after ``as_of`` is never read. Without
     ``history``, or for a field with no such season, it is NaN: there is no
     fall-back to a regional mean, which would make "no record" look like "an
     average field" (the yield model takes NaN and already sees crop and
@@ -199,6 +209,53 @@ def field_features(
     return out.loc[:, list(FEATURES_FRAME_COLUMNS)]
 
 
+def recorded_history(daily: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
+    """Recorded seasons as :func:`field_features` takes its ``history``: ``HISTORY_COLUMNS``
+    plus each season's ``stress_factor``, the heat and frost factor of its telemetry from
+    planting to the end of its harvest (1 for a season without any).
+
+    ``seasons`` has ``HISTORY_COLUMNS`` and ``planted_on``; rows without a
+    ``harvest_end`` (not harvested) keep a factor of 1 and are never read as
+    history anyway. Only the season's own days are read, all before its
+    harvest ended, so a forecast that may read the yield may read these too.
+    """
+    missing = [c for c in (*HISTORY_COLUMNS, "planted_on") if c not in seasons.columns]
+    if missing:
+        raise ValueError(f"seasons lack columns {missing}")
+    out = seasons.loc[:, list(HISTORY_COLUMNS)].reset_index(drop=True)
+    out[STRESS_FACTOR_COLUMN] = 1.0
+    ended = pd.to_datetime(seasons["harvest_end"]).notna().to_numpy()
+    if not ended.any() or daily.empty:
+        return out
+    recorded = seasons.loc[ended].reset_index(drop=True)
+    planted = _as_days(recorded["planted_on"])
+    harvested = _as_days(recorded["harvest_end"]) + np.timedelta64(1, "D")
+    windows = pd.DataFrame(
+        {
+            "_row": np.arange(len(recorded)),
+            "farm": recorded["farm"].to_numpy(),
+            "field": recorded["field"].to_numpy(),
+            "_start": planted,
+            "_end": np.minimum(harvested, planted + np.timedelta64(CROP_YEAR_DAYS, "D")),
+        }
+    )
+    rows = _window_rows(daily, windows)
+    if rows.empty:
+        return out
+    crops = [CROPS[c] for c in recorded["crop"]]
+    at = rows["_row"].to_numpy()
+    tmin = rows["air_temp_min_c"].to_numpy()
+    tmax = rows["air_temp_max_c"].to_numpy()
+    base = np.array([c.base_temp_c for c in crops])[at]
+    upper = np.array([c.upper_temp_c for c in crops])[at]
+    per_day = pd.DataFrame({"_row": at, "gdd_day": degree_days(tmin, tmax, base, upper)})
+    factors = _stress_factor(per_day, crops, at, tmin, tmax)
+    column = out[STRESS_FACTOR_COLUMN].to_numpy().copy()
+    column[np.flatnonzero(ended)[factors.index.to_numpy(dtype="int64")]] = factors.to_numpy()
+    out[STRESS_FACTOR_COLUMN] = column
+    return out
+
+
 def _as_days(values: pd.Series) -> np.ndarray:
     """Dates (date objects, strings or timestamps) as numpy day precision."""
     return pd.to_datetime(values).to_numpy().astype("datetime64[D]")
@@ -222,6 +279,11 @@ def _past_yield_ratio(
     if unknown:
         raise ValueError(f"history has crops not in the catalog: {unknown}")
     potential = known["crop"].map(lambda c: CROPS[c].potential_yield_t_ha).astype("float64")
+    if STRESS_FACTOR_COLUMN in known.columns:
+        # Floored as the yield model floors its scale: a season all but lost to frost
+        # says little about the field.
+        stress = known[STRESS_FACTOR_COLUMN].astype("float64").fillna(1.0).clip(0.05, 1.0)
+        potential = potential * stress.to_numpy()
     past = pd.DataFrame(
         {
             "farm": known["farm"].to_numpy(),

@@ -25,6 +25,7 @@ from forecasting.features import (
     FEATURES_FRAME_COLUMNS,
     HISTORY_COLUMNS,
     field_features,
+    recorded_history,
 )
 from forecasting.frames import DAILY_FIELD_COLUMNS, FIELD_SEASON_COLUMNS, SUPPLY_COLUMNS
 from forecasting.harvest import (
@@ -675,3 +676,39 @@ def test_heat_counts_only_in_flowering_and_yield_formation():
     assert late["stress_factor"] < 0.9
     flowering_days = -np.log(late["stress_factor"]) / (3.0 * pear.heat_sensitivity_per_degree_day)
     assert 0 < flowering_days < late["heat_days"]
+
+
+def test_a_past_season_lost_to_frost_does_not_make_its_field_look_poorly_run():
+    pear = CROPS["fragrant_pear"]
+    calm, _ = _orchard(200, 8.0, 22.0)
+    frosty = calm.copy()
+    frosty.loc[3, "air_temp_min_c"] = pear.frost_damage_temp_c - 2.0  # at blossom
+    factor = np.exp(-pear.frost_sensitivity_per_degree_day * 2.0)
+    # The field's 2024 season: the frost took its agronomic share, the rest was normal.
+    recorded = pd.DataFrame(
+        [{"farm": "k-1", "field": "f01", "crop": "fragrant_pear", "year": 2024,
+          "yield_t_ha": 0.8 * pear.potential_yield_t_ha * factor,
+          "harvest_end": date(2024, 10, 10), "planted_on": date(2024, 4, 1)}]
+    )  # fmt: skip
+    history = recorded_history(frosty, recorded)
+    assert history["stress_factor"].iloc[0] == pytest.approx(factor)
+    assert recorded_history(calm, recorded)["stress_factor"].iloc[0] == 1.0
+    _, next_season = _orchard(10, 8.0, 22.0)
+    next_season = next_season.assign(year=2025, planted_on=date(2025, 4, 1))
+    ratio = field_features(frosty, next_season, date(2025, 4, 10), history=history).iloc[0]
+    assert ratio["past_yield_ratio"] == pytest.approx(0.8)
+    raw = field_features(frosty, next_season, date(2025, 4, 10), history=recorded)
+    assert raw.iloc[0]["past_yield_ratio"] == pytest.approx(0.8 * factor)
+
+
+def test_recorded_history_leaves_seasons_without_a_harvest_or_telemetry_at_one():
+    calm, _ = _orchard(30, 8.0, 22.0)
+    seasons = pd.DataFrame(
+        [{"farm": "k-1", "field": "f01", "crop": "fragrant_pear", "year": 2025,
+          "yield_t_ha": np.nan, "harvest_end": None, "planted_on": date(2025, 4, 1)},
+         {"farm": "k-2", "field": "f01", "crop": "fragrant_pear", "year": 2024,
+          "yield_t_ha": 20.0, "harvest_end": date(2024, 10, 1), "planted_on": date(2024, 4, 1)}]
+    )  # fmt: skip
+    assert list(recorded_history(calm, seasons)["stress_factor"]) == [1.0, 1.0]
+    with pytest.raises(ValueError, match="planted_on"):
+        recorded_history(calm, seasons.drop(columns="planted_on"))

@@ -24,7 +24,7 @@ from forecasting.chain import (
 )
 from forecasting.chain_data import ChainData, load_chain_data, split_seasons
 from forecasting.chain_whatif import chain_what_if
-from forecasting.features import HISTORY_COLUMNS, field_features
+from forecasting.features import field_features, recorded_history
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.jobs import FORECAST, REFRESH_FEATURES, RETRAIN, JobSpec, default_job_triggers
 from forecasting.whatif import PlanChange, WhatIf
@@ -82,7 +82,7 @@ def scheduler_jobs(
             data.daily,
             current[list(FIELD_SEASON_COLUMNS)],
             as_of,
-            history=history[list(HISTORY_COLUMNS)],
+            history=recorded_history(data.daily, history),
         )
         coverage = float(features["data_coverage"].mean()) if len(features) else 0.0
         return {"fields": float(len(features)), "data_coverage_mean": coverage}
