@@ -35,6 +35,7 @@ import pandas as pd
 
 from agrimatch.agronomy import CROPS
 from forecasting.baselines import LastSeasonBaseline, RegionalMeanBaseline
+from forecasting.campaign_uplift import estimate_uplifts
 from forecasting.campaigns import (
     CampaignRecommendation,
     ReplayResult,
@@ -347,8 +348,8 @@ def campaign_scores(replays: list[CampaignReplay]) -> dict[str, float]:
     """Pooled over the replays: the surplus, the share of it cleared and the kilograms lost."""
     surplus = sum(r.outcome.surplus_kg for r in replays)
     scores = {"replays": float(len(replays)), "surplus_kg": surplus}
-    for name in ("recommended", "none", "naive"):
-        outcomes = [getattr(r.outcome, name) for r in replays]
+    for name in ("recommended", "none", "naive", "ceiling"):
+        outcomes = [getattr(r.outcome, name) or r.outcome.none for r in replays]
         spoiled = sum(o.spoiled_kg for o in outcomes)
         scores[f"cleared_share_{name}"] = (surplus - spoiled) / surplus if surplus else 0.0
         scores[f"lost_kg_{name}"] = sum(o.lost_kg for o in outcomes)
@@ -368,7 +369,16 @@ def _replay(
     first = supply.index.min().date()
     last = supply.index.max().date() + timedelta(days=int(spec.shelf_life_days))
     demand = baseline_daily_demand(data, crop, region, first, last)
-    return replay(supply, demand, campaigns, spec.shelf_life_days, spec.postharvest_loss_per_week)
+    uplifts = estimate_uplifts(data.campaigns[data.campaigns["start_on"] < first])
+    ceiling = {p: uplifts.for_campaign(p, crop).uplift for p in demand}
+    return replay(
+        supply,
+        demand,
+        campaigns,
+        spec.shelf_life_days,
+        spec.postharvest_loss_per_week,
+        ceiling_uplifts=ceiling,
+    )
 
 
 def baseline_daily_demand(

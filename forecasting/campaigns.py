@@ -631,6 +631,9 @@ class ReplayResult:
     none: ReplayOutcome
     naive: ReplayOutcome
     naive_campaigns: tuple[tuple[str, date, date], ...]  # (platform, start, end)
+    # Every platform campaigning every day of the series at its uplift: as much as
+    # campaigns on these platforms could ever clear (None unless uplifts were given).
+    ceiling: ReplayOutcome | None = None
 
 
 def replay(
@@ -639,6 +642,7 @@ def replay(
     campaigns: Sequence[CampaignRecommendation],
     shelf_life_days: float,
     postharvest_loss_per_week: float = 0.0,
+    ceiling_uplifts: Mapping[str, float] | None = None,
 ) -> ReplayResult:
     """Replay a harvest against daily demand with and without campaigns.
 
@@ -650,7 +654,10 @@ def replay(
     series sells nothing. The naive alternative is what an organiser does
     without a forecast: the same campaigns (platforms, lengths, uplifts) from
     the first day of the harvest, each platform's one after another with the
-    hangover between them, as the recommendations must keep.
+    hangover between them, as the recommendations must keep. With
+    ``ceiling_uplifts`` (platform → uplift) the ``ceiling`` outcome has each
+    of those platforms run one campaign over the whole series: what no
+    choice of windows on them can beat.
     """
     supply = _daily(supply_kg)
     if supply.empty:
@@ -686,6 +693,11 @@ def replay(
         return carry_stock(supply_arr, total, shelf, loss_per_day)
 
     flows = {"recommended": run(recommended), "none": run([]), "naive": run(naive)}
+    if ceiling_uplifts is not None:
+        last_day = index[-1].date()
+        flows["ceiling"] = run(
+            [(p, first_day, last_day, u, 0.0) for p, u in ceiling_uplifts.items() if p in demand]
+        )
     supply_total = float(supply_arr.sum())
     surplus = float(flows["none"].spoiled_kg.sum())
     outcomes = {
@@ -708,6 +720,7 @@ def replay(
         none=outcomes["none"],
         naive=outcomes["naive"],
         naive_campaigns=tuple((p, s, e) for p, s, e, _, _ in naive),
+        ceiling=outcomes.get("ceiling"),
     )
 
 

@@ -18,9 +18,9 @@ day counts the degree-days interpolated between its observed neighbours
 telemetry: it comes from the optional ``history`` of recorded yields (see
 :func:`field_features`) and obeys the same rule, only seasons whose harvest
 ended before ``as_of``. Each past yield is taken relative to what its
-season's heat and frost left of the potential (:func:`recorded_history`), so
-a field that lost half a crop to a heat wave is not mistaken for a poorly
-run one the next season.
+season's heat, frost and drought left of the potential
+(:func:`recorded_history`), so a field that lost half a crop to a heat wave
+is not mistaken for a poorly run one the next season.
 
 ET0 is Hargreaves' (FAO-56 eq. 52) in its measured-radiation form: eq. 52
 needs extraterrestrial radiation Ra (latitude and day of year), which the
@@ -54,13 +54,17 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "ndvi_max",  # NaN without a canopy camera
     "ndvi_recent",  # mean over the last RECENT_DAYS days; NaN without a camera reading there
     "data_coverage",  # share of the elapsed days with any telemetry
-    # mean of yield / (potential x that season's stress_factor) over the field's earlier,
-    # harvested seasons: the field's own productivity, the weather's share taken out
+    # mean of yield / (potential x that season's stress and water factors) over the
+    # field's earlier, harvested seasons: its own productivity, the weather taken out
     "past_yield_ratio",
     # exp(-s_heat x heat degree-days in flowering) x exp(-s_frost x frost degree-days in the
     # tender stages), with the crop catalog's sensitivities: the share of the potential that
     # heat and frost have already taken (1: none). See STRESS_FACTOR_COLUMN.
     "stress_factor",
+    # 1 - Ky x (1 - Ta/Tp) over the growing days observed so far (FAO-33): Ks from the
+    # soil moisture at 30 cm against the soil's water limits (FAO-56 eq. 84), each day
+    # weighted by the crop's potential use (Kc x ET0). See WATER_FACTOR_COLUMN.
+    "water_factor",
 )
 """The numeric features, in column order."""
 
@@ -68,6 +72,12 @@ STRESS_FACTOR_COLUMN = "stress_factor"
 """The feature the yield model scales the potential by (FAO-33-style multiplicative
 factors): a frost or a heat wave no training season had still lowers the forecast,
 because the agronomy says by how much, not the history."""
+
+WATER_FACTOR_COLUMN = "water_factor"
+"""The water stress seen so far as FAO-33's yield factor. A feature of the season in
+progress; of a recorded season (to its harvest), what its past yield is divided by."""
+
+_SEASON_FACTORS = (STRESS_FACTOR_COLUMN, WATER_FACTOR_COLUMN)
 
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("crop", "soil", "region")
 """Categorical context columns of the features frame (from the registry)."""
@@ -81,8 +91,8 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "harvest_end",  # when it became known; NaN/None: not harvested yet, never used
 )
 """Columns of :func:`field_features`' optional ``history`` of recorded yields; it may
-also carry :data:`STRESS_FACTOR_COLUMN`, each season's own heat and frost factor (see
-:func:`recorded_history`), by which its yield is divided."""
+also carry :data:`STRESS_FACTOR_COLUMN` and :data:`WATER_FACTOR_COLUMN`, each season's own
+weather factors (see :func:`recorded_history`), by which its yield is divided."""
 
 FEATURES_FRAME_COLUMNS: tuple[str, ...] = (*FIELD_SEASON_COLUMNS, "as_of", *FEATURE_COLUMNS)
 """Every column of :func:`field_features`' result, in order."""
@@ -156,8 +166,9 @@ def field_features(
     ``harvest_end < as_of`` of ``yield_t_ha`` / the crop's
     ``potential_yield_t_ha`` (each season by its own crop, so a rotation stays
     comparable; duplicate rows of one season count once; NaN yields are
-    skipped), divided by the season's ``stress_factor`` where ``history``
-    has one (:func:`recorded_history` adds it). A season harvested on or
+    skipped), divided by the season's ``stress_factor`` and
+    ``water_factor`` where ``history`` has them (:func:`recorded_history`
+    adds them). A season harvested on or
     after ``as_of`` is never read. Without
     ``history``, or for a field with no such season, it is NaN: there is no
     fall-back to a regional mean, which would make "no record" look like "an
@@ -201,6 +212,7 @@ def field_features(
         features[column] = np.where(elapsed == 0, 0.0, features[column])
     # Nothing observed, nothing lost: heat and frost only count on days with telemetry.
     features["stress_factor"] = features["stress_factor"].fillna(1.0)
+    features["water_factor"] = features["water_factor"].fillna(1.0)
     # Nothing due, nothing missing: coverage only falls for days that should have data.
     features["data_coverage"] = np.where(elapsed > 0, observed / np.maximum(elapsed, 1), 1.0)
     features["past_yield_ratio"] = _past_yield_ratio(out, history, as_of_day)
@@ -211,19 +223,20 @@ def field_features(
 
 def recorded_history(daily: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
     """Recorded seasons as :func:`field_features` takes its ``history``: ``HISTORY_COLUMNS``
-    plus each season's ``stress_factor``, the heat and frost factor of its telemetry from
+    plus each season's own ``stress_factor`` and ``water_factor``, from its telemetry from
     planting to the end of its harvest (1 for a season without any).
 
-    ``seasons`` has ``HISTORY_COLUMNS`` and ``planted_on``; rows without a
-    ``harvest_end`` (not harvested) keep a factor of 1 and are never read as
-    history anyway. Only the season's own days are read, all before its
-    harvest ended, so a forecast that may read the yield may read these too.
+    ``seasons`` has ``HISTORY_COLUMNS``, ``planted_on`` and ``soil``; rows
+    without a ``harvest_end`` (not harvested) keep factors of 1 and are never
+    read as history anyway. Only the season's own days are read, all before
+    its harvest ended, so a forecast that may read the yield may read these.
     """
-    missing = [c for c in (*HISTORY_COLUMNS, "planted_on") if c not in seasons.columns]
+    missing = [c for c in (*HISTORY_COLUMNS, "planted_on", "soil") if c not in seasons.columns]
     if missing:
         raise ValueError(f"seasons lack columns {missing}")
     out = seasons.loc[:, list(HISTORY_COLUMNS)].reset_index(drop=True)
-    out[STRESS_FACTOR_COLUMN] = 1.0
+    for column in _SEASON_FACTORS:
+        out[column] = 1.0
     ended = pd.to_datetime(seasons["harvest_end"]).notna().to_numpy()
     if not ended.any() or daily.empty:
         return out
@@ -242,17 +255,12 @@ def recorded_history(daily: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame
     rows = _window_rows(daily, windows)
     if rows.empty:
         return out
-    crops = [CROPS[c] for c in recorded["crop"]]
-    at = rows["_row"].to_numpy()
-    tmin = rows["air_temp_min_c"].to_numpy()
-    tmax = rows["air_temp_max_c"].to_numpy()
-    base = np.array([c.base_temp_c for c in crops])[at]
-    upper = np.array([c.upper_temp_c for c in crops])[at]
-    per_day = pd.DataFrame({"_row": at, "gdd_day": degree_days(tmin, tmax, base, upper)})
-    factors = _stress_factor(per_day, crops, at, tmin, tmax)
-    column = out[STRESS_FACTOR_COLUMN].to_numpy().copy()
-    column[np.flatnonzero(ended)[factors.index.to_numpy(dtype="int64")]] = factors.to_numpy()
-    out[STRESS_FACTOR_COLUMN] = column
+    factors = _aggregate(rows, recorded).set_index("_row")
+    positions = np.flatnonzero(ended)[factors.index.to_numpy(dtype="int64")]
+    for column in _SEASON_FACTORS:
+        values = out[column].to_numpy().copy()
+        values[positions] = factors[column].fillna(1.0).to_numpy()
+        out[column] = values
     return out
 
 
@@ -279,11 +287,13 @@ def _past_yield_ratio(
     if unknown:
         raise ValueError(f"history has crops not in the catalog: {unknown}")
     potential = known["crop"].map(lambda c: CROPS[c].potential_yield_t_ha).astype("float64")
-    if STRESS_FACTOR_COLUMN in known.columns:
-        # Floored as the yield model floors its scale: a season all but lost to frost
-        # says little about the field.
-        stress = known[STRESS_FACTOR_COLUMN].astype("float64").fillna(1.0).clip(0.05, 1.0)
-        potential = potential * stress.to_numpy()
+    weather = np.ones(len(known))
+    for column in _SEASON_FACTORS:
+        if column in known.columns:
+            weather = weather * known[column].astype("float64").fillna(1.0).to_numpy()
+    # Floored as the yield model floors its scale: a season all but lost to frost says
+    # little about the field.
+    potential = potential * np.clip(weather, 0.05, 1.0)
     past = pd.DataFrame(
         {
             "farm": known["farm"].to_numpy(),
@@ -334,7 +344,7 @@ def _aggregate(rows: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
     """Per season row (``_row``): sums, counts and maxima over its window's rows."""
     columns = ["_row", "observed_days", "gdd", "rain_mm", "et0_mm", "dry_days", "heat_days",
                "frost_days", "radiation_mj_m2", "ndvi_max", "ndvi_recent",
-               "stress_factor"]  # fmt: skip
+               "stress_factor", "water_factor"]  # fmt: skip
     if rows.empty:
         return pd.DataFrame(columns=columns).astype("float64")
     # Per season first (few), then spread to its rows (many).
@@ -375,7 +385,12 @@ def _aggregate(rows: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
     result["ndvi_max"] = grouped["ndvi"].max()
     result["ndvi_recent"] = grouped["ndvi_recent"].mean()
     result["gdd"] = _gap_filled_gdd(rows, per_day["gdd_day"].to_numpy())
-    result["stress_factor"] = _stress_factor(per_day, crops, at, tmin, tmax)
+    progress = _progress(per_day, crops, at)
+    result["stress_factor"] = _stress_factor(per_day, crops, at, tmin, tmax, progress)
+    soils = [SOILS[name] for name in seasons["soil"]]
+    result["water_factor"] = _water_factor(
+        per_day, crops, soils, at, moisture, per_day["et0_mm"].to_numpy(), progress
+    )
     return result.reset_index().loc[:, columns]
 
 
@@ -384,12 +399,73 @@ def _aggregate(rows: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
 EMERGED = 0.05
 
 
+def _progress(per_day: pd.DataFrame, crops: list[CropSpec], at: np.ndarray) -> np.ndarray:
+    """Per daily row: the season's thermal-time share by the end of that day."""
+    to_maturity = np.array([c.gdd_to_maturity for c in crops])[at]
+    gained = per_day["gdd_day"].fillna(0.0).groupby(per_day["_row"]).cumsum().to_numpy()
+    return np.asarray(gained / to_maturity, dtype=np.float64)
+
+
+def _water_factor(
+    per_day: pd.DataFrame,
+    crops: list[CropSpec],
+    soils: list[SoilSpec],
+    at: np.ndarray,
+    moisture_pct: np.ndarray,
+    et0_mm: np.ndarray,
+    progress: np.ndarray,
+) -> pd.Series:
+    """Per season row: FAO-33's water factor of the growing days observed so far.
+
+    Ks comes from the moisture at 30 cm as FAO-56 eq. 84 has it from the
+    root zone's depletion (the sensor stands for the whole root zone: full
+    below the readily available water, falling linearly to 0 at the wilting
+    point); each day weighs by the crop's potential use, Kc (the catalog's
+    stage curve, FAO-56 eq. 66) x ET0. Days without moisture or ET0 are
+    skipped, so the ratio is that of the days seen; none seen gives NaN.
+    """
+    e1, e2, e3 = (np.array([c.stage_ends[k] for c in crops])[at] for k in range(3))
+    kc_ini, kc_mid, kc_end = (
+        np.array([getattr(c, name) for c in crops])[at] for name in ("kc_ini", "kc_mid", "kc_end")
+    )
+    x = np.clip(progress, 0.0, 1.0)
+    kc = np.where(
+        x <= e1,
+        kc_ini,
+        np.where(
+            x <= e2,
+            kc_ini + (kc_mid - kc_ini) * (x - e1) / np.maximum(e2 - e1, 1e-9),
+            np.where(
+                x <= e3, kc_mid, kc_mid + (kc_end - kc_mid) * (x - e3) / np.maximum(1 - e3, 1e-9)
+            ),
+        ),
+    )
+    fc = np.array([s.field_capacity_pct for s in soils])[at]
+    wp = np.array([s.wilting_point_pct for s in soils])[at]
+    p = np.array([c.depletion_fraction for c in crops])[at]
+    ks = np.clip((moisture_pct - wp) / ((1.0 - p) * (fc - wp)), 0.0, 1.0)
+    demand = kc * et0_mm
+    seen = ~np.isnan(ks) & ~np.isnan(demand) & (progress <= 1.0)
+    frame = pd.DataFrame(
+        {
+            "_row": per_day["_row"].to_numpy(),
+            "used": np.where(seen, ks * demand, 0.0),
+            "demand": np.where(seen, demand, 0.0),
+        }
+    )
+    sums = frame.groupby("_row")[["used", "demand"]].sum()
+    ratio = sums["used"] / sums["demand"].where(sums["demand"] > 0)
+    ky = pd.Series([c.ky for c in crops]).reindex(sums.index.to_numpy()).to_numpy()
+    return (1.0 - ky * (1.0 - ratio)).clip(lower=0.0)
+
+
 def _stress_factor(
     per_day: pd.DataFrame,
     crops: list[CropSpec],
     at: np.ndarray,
     tmin: np.ndarray,
     tmax: np.ndarray,
+    progress: np.ndarray,
 ) -> pd.Series:
     """Per season row: the heat and frost yield factors of the days observed so far.
 
@@ -399,15 +475,12 @@ def _stress_factor(
     formation), frost from bud break to fruit set in orchards and from emergence
     to the end of mid-season in annuals, as the crop catalog's header says.
     """
-    to_maturity = np.array([c.gdd_to_maturity for c in crops])[at]
     stage_ends = np.array([c.stage_ends for c in crops])[at]
     perennial = np.array([c.perennial for c in crops])[at]
     heat_sens = np.array([c.heat_sensitivity_per_degree_day for c in crops])[at]
     frost_sens = np.array([c.frost_sensitivity_per_degree_day for c in crops])[at]
     heat_limit = np.array([c.heat_stress_threshold_c for c in crops])[at]
     frost_limit = np.array([c.frost_damage_temp_c for c in crops])[at]
-    gained = per_day["gdd_day"].fillna(0.0).groupby(per_day["_row"]).cumsum().to_numpy()
-    progress = gained / to_maturity
     flowering = (progress > stage_ends[:, 1]) & (progress <= stage_ends[:, 2])
     tender = np.where(
         perennial,

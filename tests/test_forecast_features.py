@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agrimatch.agronomy import CROPS
+from agrimatch.agronomy import CROPS, SOILS
 from agrimatch.registry import make_engine, migrate, session_factory
 from agrimatch.registry.repository import list_seasons
 from agrimatch.scenario import Anomaly, Farm, FieldPlan, Region, parse_scenario
@@ -26,6 +26,7 @@ from forecasting.features import (
     HISTORY_COLUMNS,
     field_features,
     recorded_history,
+    stress_moisture_pct,
 )
 from forecasting.frames import DAILY_FIELD_COLUMNS, FIELD_SEASON_COLUMNS, SUPPLY_COLUMNS
 from forecasting.harvest import (
@@ -170,10 +171,11 @@ def test_garlic_features_run_across_the_winter_from_the_autumn_sowing(world):
     assert late_winter["gdd_fraction"] < 0.6
     assert new_year["rain_mm"] > 0 and new_year["data_coverage"] == 1.0
     unplanted = at(date(2022, 9, 1))
-    not_counts = ("ndvi_max", "ndvi_recent", "data_coverage", "past_yield_ratio", "stress_factor")
+    factors = ("stress_factor", "water_factor")
+    not_counts = ("ndvi_max", "ndvi_recent", "data_coverage", "past_yield_ratio", *factors)
     sums_and_counts = [c for c in FEATURE_COLUMNS if c not in not_counts]
     assert unplanted[sums_and_counts].tolist() == [0.0] * len(sums_and_counts)
-    assert unplanted["stress_factor"] == 1.0  # nothing grown, nothing lost
+    assert unplanted[list(factors)].tolist() == [1.0, 1.0]  # nothing grown, nothing lost
     assert np.isnan(unplanted["past_yield_ratio"])  # no history given
     assert unplanted["data_coverage"] == 1.0  # nothing was due, nothing is missing
 
@@ -687,7 +689,7 @@ def test_a_past_season_lost_to_frost_does_not_make_its_field_look_poorly_run():
     # The field's 2024 season: the frost took its agronomic share, the rest was normal.
     recorded = pd.DataFrame(
         [{"farm": "k-1", "field": "f01", "crop": "fragrant_pear", "year": 2024,
-          "yield_t_ha": 0.8 * pear.potential_yield_t_ha * factor,
+          "yield_t_ha": 0.8 * pear.potential_yield_t_ha * factor, "soil": "sandy_loam",
           "harvest_end": date(2024, 10, 10), "planted_on": date(2024, 4, 1)}]
     )  # fmt: skip
     history = recorded_history(frosty, recorded)
@@ -704,11 +706,54 @@ def test_a_past_season_lost_to_frost_does_not_make_its_field_look_poorly_run():
 def test_recorded_history_leaves_seasons_without_a_harvest_or_telemetry_at_one():
     calm, _ = _orchard(30, 8.0, 22.0)
     seasons = pd.DataFrame(
-        [{"farm": "k-1", "field": "f01", "crop": "fragrant_pear", "year": 2025,
+        [{"farm": "k-1", "field": "f01", "crop": "fragrant_pear", "year": 2025, "soil": "loam",
           "yield_t_ha": np.nan, "harvest_end": None, "planted_on": date(2025, 4, 1)},
-         {"farm": "k-2", "field": "f01", "crop": "fragrant_pear", "year": 2024,
+         {"farm": "k-2", "field": "f01", "crop": "fragrant_pear", "year": 2024, "soil": "loam",
           "yield_t_ha": 20.0, "harvest_end": date(2024, 10, 1), "planted_on": date(2024, 4, 1)}]
     )  # fmt: skip
-    assert list(recorded_history(calm, seasons)["stress_factor"]) == [1.0, 1.0]
+    history = recorded_history(calm, seasons)
+    assert list(history["stress_factor"]) == list(history["water_factor"]) == [1.0, 1.0]
     with pytest.raises(ValueError, match="planted_on"):
         recorded_history(calm, seasons.drop(columns="planted_on"))
+
+
+def test_the_water_factor_falls_by_ky_from_field_capacity_to_the_wilting_point():
+    pear, soil = CROPS["fragrant_pear"], SOILS["sandy_loam"]  # _orchard's field
+    daily, season = _orchard(60, 8.0, 22.0)
+    as_of = date(2024, 5, 30)
+
+    def water_factor(moisture_pct: float) -> float:
+        wet = daily.assign(soil_moisture_30cm_pct=moisture_pct)
+        return float(field_features(wet, season, as_of).iloc[0]["water_factor"])
+
+    assert water_factor(soil.field_capacity_pct) == 1.0
+    assert water_factor(stress_moisture_pct(soil, pear) + 0.1) == 1.0  # readily available
+    assert water_factor(soil.wilting_point_pct) == pytest.approx(1.0 - pear.ky)
+    halfway = (stress_moisture_pct(soil, pear) + soil.wilting_point_pct) / 2
+    assert water_factor(halfway) == pytest.approx(1.0 - pear.ky / 2)
+    # Days without a moisture reading are left out, not read as dry or wet.
+    gaps = daily.assign(soil_moisture_30cm_pct=soil.wilting_point_pct)
+    gaps.loc[::2, "soil_moisture_30cm_pct"] = np.nan
+    assert field_features(gaps, season, as_of).iloc[0]["water_factor"] == pytest.approx(
+        1.0 - pear.ky
+    )
+    none = daily.assign(soil_moisture_30cm_pct=np.nan)
+    assert field_features(none, season, as_of).iloc[0]["water_factor"] == 1.0
+
+
+def test_a_past_drought_does_not_make_its_field_look_poorly_run():
+    pear, soil = CROPS["fragrant_pear"], SOILS["sandy_loam"]
+    dry, _ = _orchard(200, 8.0, 22.0)
+    halfway = (stress_moisture_pct(soil, pear) + soil.wilting_point_pct) / 2
+    dry = dry.assign(soil_moisture_30cm_pct=halfway)  # the season through: Ta/Tp = 1/2
+    recorded = pd.DataFrame(
+        [{"farm": "k-1", "field": "f01", "crop": "fragrant_pear", "year": 2024,
+          "yield_t_ha": 0.8 * pear.potential_yield_t_ha * (1.0 - pear.ky / 2),
+          "soil": "sandy_loam", "harvest_end": date(2024, 10, 10),
+          "planted_on": date(2024, 4, 1)}]
+    )  # fmt: skip
+    history = recorded_history(dry, recorded)
+    _, next_season = _orchard(10, 8.0, 22.0)
+    next_season = next_season.assign(year=2025, planted_on=date(2025, 4, 1))
+    features = field_features(dry, next_season, date(2025, 4, 10), history=history).iloc[0]
+    assert features["past_yield_ratio"] == pytest.approx(0.8)

@@ -350,6 +350,23 @@ def test_replay_recommended_beats_naive_beats_none_for_the_garlic_glut(garlic_ca
     assert result.recommended.surplus_cleared_share > 0.3
 
 
+def test_no_choice_of_windows_clears_more_than_the_ceiling(garlic_campaigns):
+    supply = _daily(_garlic_harvest(), GARLIC_WEEKS[0], GARLIC_WEEKS[-1] + timedelta(days=6))
+    demand = {p: pd.Series(kg, index=supply.index) for p, kg in GARLIC_DEMAND.items()}
+    uplifts = {c.platform: c.uplift for c in garlic_campaigns}
+    shelf = CROPS["garlic"].shelf_life_days
+    result = replay(supply, demand, garlic_campaigns, shelf, 0.01, ceiling_uplifts=uplifts)
+    assert result.ceiling is not None
+    ceiling = result.ceiling.surplus_cleared_share
+    assert result.recommended.surplus_cleared_share <= ceiling + 1e-9
+    assert result.naive.surplus_cleared_share <= ceiling + 1e-9
+    assert ceiling > result.recommended.surplus_cleared_share  # campaigns do pause between
+    # A platform that is not in the demand sells nothing, so it adds nothing.
+    more = replay(supply, demand, [], shelf, 0.01, ceiling_uplifts={**uplifts, "nobody": 9.0})
+    assert more.ceiling == result.ceiling
+    assert replay(supply, demand, garlic_campaigns, shelf, 0.01).ceiling is None
+
+
 def test_replay_recommended_beats_a_campaign_at_harvest_start_for_a_fragile_crop():
     weeks = _weeks(16, date(2024, 5, 6))
     shares = np.array([0, 0, 2, 5, 10, 18, 30, 18, 10, 5, 2, 0, 0, 0, 0, 0], dtype=float)

@@ -456,3 +456,43 @@ def test_a_frost_no_training_season_had_still_lowers_p50_by_its_agronomic_share(
     # The trees never saw a factor below 1: all of the drop is the scale's.
     assert np.allclose(frosted["p50"], 0.6 * calm["p50"])
     assert (frosted["p10"] <= frosted["p50"]).all()
+
+
+def _two_crops(seasons: range, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+    """Garlic steady (2 % noise) and maize erratic (25 %), 150 fields each per season."""
+    rows, yields = [], []
+    for year in seasons:
+        for crop, noise in (("garlic", 0.02), ("maize", 0.25)):
+            for _ in range(150):
+                x = float(rng.uniform(0.0, 1.0))
+                rows.append({"crop": crop, "soil": "loam", "region": "r", "year": year, "x": x})
+                ratio = 0.5 + 0.3 * x + noise * float(rng.standard_normal())
+                yields.append(max(ratio, 0.01) * CROPS[crop].potential_yield_t_ha)
+    return pd.DataFrame(rows), np.array(yields)
+
+
+def test_each_crop_is_calibrated_on_its_own_residuals():
+    rng = np.random.default_rng(5)
+    X, y = _two_crops(range(2015, 2021), rng)
+    test_X, test_y = _two_crops(range(2021, 2023), rng)
+    model = YieldQuantileModel(feature_columns=["x"], max_iter=60).fit(X, y)
+    quantiles = model.predict_quantiles(test_X)
+    width = (quantiles["p90"] - quantiles["p10"]) / test_X["crop"].map(
+        {c: CROPS[c].potential_yield_t_ha for c in ("garlic", "maize")}
+    )
+    assert set(model.crop_corrections_) == {"garlic", "maize"}
+    for crop in ("garlic", "maize"):
+        mine = (test_X["crop"] == crop).to_numpy()
+        coverage = interval_coverage(test_y[mine], quantiles["p10"][mine], quantiles["p90"][mine])
+        assert 0.74 <= coverage <= 0.86, (crop, coverage)  # pooled: garlic 88 %
+    garlic = (test_X["crop"] == "garlic").to_numpy()
+    assert width[garlic].mean() < 0.3 * width[~garlic].mean()
+
+
+def test_a_crop_with_too_few_calibration_rows_takes_the_pooled_shifts():
+    rng = np.random.default_rng(6)
+    X, y = _two_crops(range(2015, 2019), rng)
+    model = YieldQuantileModel(feature_columns=["x"], max_iter=30, min_calibration_rows=601)
+    model.fit(X, y)
+    assert model.crop_corrections_ == {}
+    np.testing.assert_array_equal(model._corrections(X[:3]), np.tile(model.corrections_, (3, 1)))

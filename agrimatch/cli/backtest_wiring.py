@@ -151,6 +151,9 @@ def report_json(report: BacktestReport) -> dict[str, Any]:
                 "surplus_kg": r.outcome.surplus_kg,
                 "cleared_recommended": r.outcome.recommended.surplus_cleared_share,
                 "cleared_naive": r.outcome.naive.surplus_cleared_share,
+                "cleared_ceiling": (
+                    r.outcome.ceiling.surplus_cleared_share if r.outcome.ceiling else None
+                ),
                 "lost_kg_recommended": r.outcome.recommended.lost_kg,
                 "lost_kg_naive": r.outcome.naive.lost_kg,
                 "lost_kg_none": r.outcome.none.lost_kg,
@@ -192,15 +195,15 @@ def print_report(report: BacktestReport, console: Console) -> None:
     )
     replays = Table(title="campaigns replayed in the simulated market")
     replay_columns = ("year", "crop · region", "planned", "peak", "n", "first start",
-                      "surplus t", "cleared rec/naive", "lost t rec/naive/none")  # fmt: skip
+                      "surplus t", "cleared rec/naive/ceiling",
+                      "lost t rec/naive/none")  # fmt: skip
     for column in replay_columns:
         replays.add_column(column, justify="right")
     for r in report.replays:
         o = r.outcome
+        shares = (o.recommended, o.naive, o.ceiling or o.none)
         cleared = (
-            f"{o.recommended.surplus_cleared_share:.0%}/{o.naive.surplus_cleared_share:.0%}"
-            if o.surplus_kg
-            else "-"
+            "/".join(f"{x.surplus_cleared_share:.0%}" for x in shares) if o.surplus_kg else "-"
         )
         lost = "/".join(f"{x.lost_kg / 1000:,.0f}" for x in (o.recommended, o.naive, o.none))
         replays.add_row(
