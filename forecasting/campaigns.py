@@ -28,7 +28,8 @@ episode's first week, and end by the deadline; starts are the earliest
 allowed day, every Monday, and the days that align a window with a festival's
 buying period or end it on the festival day. All candidates are simulated at
 once; the best is kept and the next is chosen with it in place, until the
-spoilage is cleared, the next window would absorb too little, or
+spoilage is cleared, the next window would absorb too little (under a
+tonne, or a tenth of what the first absorbs), or
 :attr:`CampaignSettings.max_campaigns_per_surplus` is reached. A platform runs
 one campaign at a time and waits out its hangover before the next, so large
 surpluses split across platforms and windows. The demand forecast already
@@ -124,9 +125,11 @@ class CampaignSettings:
     # One to three weeks: the group-buying campaigns of our shipped scenarios ran 7-21 days.
     lengths_days: tuple[int, ...] = (7, 14, 21)
     max_campaigns_per_surplus: int = 8
-    # Stop splitting when the next window would absorb less than this share of the
-    # episode's spoiling kilograms, or less than min_absorbed_kg.
-    min_absorbed_share: float = 0.01
+    # Stop splitting when the next window would absorb less than this share of what the
+    # episode's first (best) campaign absorbs, or less than min_absorbed_kg. Relative to
+    # the best campaign, not to the surplus: a glut far beyond what any platform can take
+    # still gets every campaign that saves a tonne.
+    min_absorbed_share: float = 0.1
     min_absorbed_kg: float = 1000.0
     # Spoilage below this is noise of the median path, not a surplus to campaign for.
     min_spoiled_kg: float = 1000.0
@@ -381,7 +384,7 @@ def _plan_series(
     out = []
     for episode in episodes:
         picked: list[tuple[_Window, UpliftEstimate, float, float, float, list[str]]] = []
-        threshold = max(settings.min_absorbed_kg, settings.min_absorbed_share * episode.spoiled_kg)
+        threshold = settings.min_absorbed_kg
         while len(picked) < settings.max_campaigns_per_surplus:
             candidates = _candidates(series, episode, selling, as_of, festivals, chosen, settings)
             if not candidates:
@@ -401,6 +404,8 @@ def _plan_series(
             best = _pick(score, candidates, festivals, settings.near_tie_share)
             if absorbed[best] < threshold:
                 break
+            if not picked:
+                threshold = max(threshold, settings.min_absorbed_share * float(absorbed[best]))
             window, estimate = candidates[best], estimates[best]
             target = _campaign_sales(series, window, estimate, trial, trial_demand, best)
             demand = trial_demand[:, best].copy()

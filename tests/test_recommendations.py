@@ -795,3 +795,17 @@ def test_what_if_recommends_planting_for_the_changed_plan_without_touching_the_b
     assert after["current_ha"] == pytest.approx(1.5 * before["current_ha"])
     assert after["change_ha"] < 0  # the bigger garlic area is pushed back down
     assert after["change_ha"] < before["change_ha"]
+
+
+def test_a_glut_far_beyond_what_the_platforms_take_still_gets_its_campaigns():
+    # 100 times the garlic glut: no campaign clears more than a sliver of it, and each
+    # still saves hundreds of tonnes from rotting.
+    harvest = _garlic_harvest(100 * GARLIC_TOTAL_KG)
+    supply = _supply("garlic", "zhongmou", harvest)
+    demand = _demand("garlic", "zhongmou", GARLIC_WEEKS, GARLIC_DEMAND)
+    recs = recommend_campaigns(
+        balance(supply, demand), [PDD, MEITUAN], estimate_uplifts([]), CROPS, AS_OF, demand=demand
+    )
+    assert len(recs) >= 4
+    surplus = sum(harvest.values())
+    assert all(1000 <= r.expected_absorbed_kg < 0.01 * surplus for r in recs)
