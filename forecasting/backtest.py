@@ -110,6 +110,16 @@ class BacktestReport:
     actual_weekly: pd.DataFrame | None = None  # crop, region, week, supply_kg, demand_kg
 
     @property
+    def yield_by_crop(self) -> pd.DataFrame:
+        """The yield scores per crop and lead (``crop`` first), pooled over years."""
+        parts = [
+            yield_scores(group).assign(crop=crop)
+            for crop, group in self.yield_predictions.groupby("crop", sort=True)
+        ]
+        frame = pd.concat(parts, ignore_index=True)
+        return frame[["crop", *(c for c in frame.columns if c != "crop")]]
+
+    @property
     def campaign_scores(self) -> dict[str, float]:
         return campaign_scores(self.replays)
 

@@ -122,6 +122,8 @@ def test_backtest_command_writes_tables_png_and_json(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
     report = json.loads((work / "default-backtest.json").read_text())
     assert [row["lead_days"] for row in report["yield_by_lead"]] == [90, 60, 30]
+    by_crop = {(row["crop"], row["lead_days"]) for row in report["yield_by_crop"]}
+    assert ("garlic", 30) in by_crop and len(by_crop) == 3 * len({c for c, _ in by_crop})
     assert {t["name"] for t in report["targets"]} >= {
         "yield P50 WAPE 30 d",
         "campaigns: surplus cleared",

@@ -136,6 +136,7 @@ def report_json(report: BacktestReport) -> dict[str, Any]:
     return {
         "evaluation_years": report.evaluation_years,
         "yield_by_lead": report.yield_by_lead.to_dict(orient="records"),
+        "yield_by_crop": report.yield_by_crop.to_dict(orient="records"),
         "demand": report.demand_scores,
         "campaigns": report.campaign_scores,
         "replays": [
@@ -186,6 +187,19 @@ def print_report(report: BacktestReport, console: Console) -> None:
             f"{row.coverage_p10_p90:.0%}",
         )
     console.print(table)
+    crops = Table(title="yield by crop")
+    for column in ("crop", "lead d", "fields", "P50 WAPE", "reg. mean", "P10-P90"):
+        crops.add_column(column, justify="right")
+    for row in report.yield_by_crop.itertuples(index=False):
+        crops.add_row(
+            str(row.crop),
+            str(row.lead_days),
+            f"{row.fields:,}",
+            f"{row.wape_p50:.1%}",
+            f"{row.wape_regional_mean:.1%}",
+            f"{row.coverage_p10_p90:.0%}",
+        )
+    console.print(crops)
     demand = report.demand_scores
     console.print(
         f"demand: {demand['origins']:.0f} origins, {demand['weeks']:,.0f} series-weeks; "
