@@ -29,7 +29,8 @@ allowed day, every Monday, and the days that align a window with a festival's
 buying period or end it on the festival day. All candidates are simulated at
 once; the best is kept and the next is chosen with it in place, until the
 spoilage is cleared, the next window would absorb too little (under a
-tonne, or a tenth of what the first absorbs), or
+tonne, or 1 % of the spoiling stock, or for a glut beyond any window a
+tenth of what the first absorbs), or
 :attr:`CampaignSettings.max_campaigns_per_surplus` is reached. A platform runs
 one campaign at a time and waits out its hangover before the next, so large
 surpluses split across platforms and windows. The demand forecast already
@@ -125,11 +126,13 @@ class CampaignSettings:
     # One to three weeks: the group-buying campaigns of our shipped scenarios ran 7-21 days.
     lengths_days: tuple[int, ...] = (7, 14, 21)
     max_campaigns_per_surplus: int = 8
-    # Stop splitting when the next window would absorb less than this share of what the
-    # episode's first (best) campaign absorbs, or less than min_absorbed_kg. Relative to
-    # the best campaign, not to the surplus: a glut far beyond what any platform can take
-    # still gets every campaign that saves a tonne.
-    min_absorbed_share: float = 0.1
+    # Stop splitting when the next window would absorb less than min_absorbed_kg, or less
+    # than min_absorbed_share of the episode's spoiling kilograms. For a glut so far
+    # beyond what the platforms take that no window reaches that share, the bar is
+    # min_absorbed_share_of_first of what the first (best) campaign absorbs instead:
+    # every campaign that saves a useful amount is still worth organising.
+    min_absorbed_share: float = 0.01
+    min_absorbed_share_of_first: float = 0.1
     min_absorbed_kg: float = 1000.0
     # Spoilage below this is noise of the median path, not a surplus to campaign for.
     min_spoiled_kg: float = 1000.0
@@ -405,7 +408,9 @@ def _plan_series(
             if absorbed[best] < threshold:
                 break
             if not picked:
-                threshold = max(threshold, settings.min_absorbed_share * float(absorbed[best]))
+                share_of_surplus = settings.min_absorbed_share * episode.spoiled_kg
+                share_of_first = settings.min_absorbed_share_of_first * float(absorbed[best])
+                threshold = max(threshold, min(share_of_surplus, share_of_first))
             window, estimate = candidates[best], estimates[best]
             target = _campaign_sales(series, window, estimate, trial, trial_demand, best)
             demand = trial_demand[:, best].copy()
