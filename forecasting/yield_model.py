@@ -80,8 +80,7 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
 
     Learned: ``preprocessor_``, ``regressors_`` (one per quantile),
     ``corrections_`` (conformal shifts, relative units, pooled),
-    ``crop_corrections_`` (per crop, and per crop and past record, with at least
-    ``min_calibration_rows``), ``feature_columns_``,
+    ``crop_corrections_`` (per crop with ``min_calibration_rows``), ``feature_columns_``,
     ``categorical_columns_``, ``quantiles_``, ``potential_t_ha_`` (catalog
     snapshot), ``feature_medians_`` (per crop, for drivers), ``crops_``,
     ``training_window_`` (first, last season or None), ``n_train_``.
@@ -164,12 +163,13 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
         # Mondrian conformal: each crop gets the shifts of its own residuals where it has
         # enough of them. A drought-prone rainfed crop beside an irrigated orchard would
         # otherwise widen the orchard's intervals and narrow its own.
+        crops = calibrated["crop"].astype(str).to_numpy() if "crop" in calibrated else None
         self.crop_corrections_ = {}
-        for keys in _calibration_keys(calibrated):
-            for key in np.unique(keys):
-                mine = residuals[keys == key]
+        if crops is not None:
+            for crop in np.unique(crops):
+                mine = residuals[crops == crop]
                 if np.isfinite(mine[:, 0]).sum() >= self.min_calibration_rows:
-                    self.crop_corrections_[str(key)] = _shifts(mine, quantiles)
+                    self.crop_corrections_[str(crop)] = _shifts(mine, quantiles)
         self.feature_medians_ = _medians_by_crop(frame, self.feature_columns_)
         self.crops_ = sorted({str(c) for c in frame["crop"]}) if "crop" in frame else []
         self.training_window_ = self._window(frame)
@@ -326,9 +326,10 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
     def _corrections(self, frame: pd.DataFrame) -> Array:
         """Per row: its crop's conformal shifts, or the pooled ones for a crop without."""
         shifts = np.tile(self.corrections_, (len(frame), 1))
-        for keys in _calibration_keys(frame):  # coarse to fine: the finest known wins
-            for key, own in self.crop_corrections_.items():
-                shifts[keys == key] = own
+        if "crop" in frame.columns:
+            crops = frame["crop"].astype(str).to_numpy()
+            for crop, own in self.crop_corrections_.items():
+                shifts[crops == crop] = own
         return shifts
 
     def predict(self, X: pd.DataFrame) -> Array:
@@ -340,19 +341,6 @@ def _as_frame(X: Any) -> pd.DataFrame:
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"X must be a pandas DataFrame of features, got {type(X).__name__}")
     return X
-
-
-def _calibration_keys(frame: pd.DataFrame) -> list[NDArray[Any]]:
-    """Mondrian categories of each row, coarse to fine: its crop, then its crop and
-    whether the field has a recorded past (``past_yield_ratio``), which narrows what
-    a forecast can miss by more than any other feature."""
-    if "crop" not in frame.columns:
-        return []
-    crops = frame["crop"].astype(str).to_numpy()
-    if "past_yield_ratio" not in frame.columns:
-        return [crops]
-    known = pd.to_numeric(frame["past_yield_ratio"], errors="coerce").notna().to_numpy()
-    return [crops, np.char.add(crops, np.where(known, "|past", "|new"))]
 
 
 def _shifts(residuals: Array, quantiles: Sequence[float]) -> Array:

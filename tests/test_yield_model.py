@@ -496,32 +496,3 @@ def test_a_crop_with_too_few_calibration_rows_takes_the_pooled_shifts():
     model.fit(X, y)
     assert model.crop_corrections_ == {}
     np.testing.assert_array_equal(model._corrections(X[:3]), np.tile(model.corrections_, (3, 1)))
-
-
-def test_fields_with_a_recorded_past_get_the_shifts_of_fields_with_one():
-    # The field's own past pins its yield down (2 % noise around it); without one the
-    # field is anyone's guess (25 %). Every season mixes both kinds of field.
-    rng = np.random.default_rng(7)
-
-    def seasons(years: range) -> tuple[pd.DataFrame, np.ndarray]:
-        rows, yields = [], []
-        for year in years:
-            for k in range(300):
-                skill = float(rng.uniform(0.4, 0.9))
-                known = k % 2 == 0
-                noise = 0.02 if known else 0.25
-                rows.append({"crop": "garlic", "year": year,
-                             "past_yield_ratio": skill if known else np.nan})  # fmt: skip
-                ratio = max(skill + noise * float(rng.standard_normal()), 0.01)
-                yields.append(ratio * CROPS["garlic"].potential_yield_t_ha)
-        return pd.DataFrame(rows), np.array(yields)
-
-    X, y = seasons(range(2015, 2021))
-    test_X, test_y = seasons(range(2021, 2023))
-    model = YieldQuantileModel(feature_columns=["past_yield_ratio"], max_iter=60).fit(X, y)
-    assert {"garlic", "garlic|past", "garlic|new"} <= set(model.crop_corrections_)
-    quantiles = model.predict_quantiles(test_X)
-    known = test_X["past_yield_ratio"].notna().to_numpy()
-    for rows in (known, ~known):
-        coverage = interval_coverage(test_y[rows], quantiles["p10"][rows], quantiles["p90"][rows])
-        assert 0.74 <= coverage <= 0.86, (rows.mean(), coverage)
