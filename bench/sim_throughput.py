@@ -91,6 +91,7 @@ def live_fleet(broker: MosquittoServer, devices: int, duration_s: float) -> None
         for s in specs
     )
     sent = sum(n.stats.messages_sent for n in fleet.nodes.values())
+    readings = sum(n.stats.readings_sent for n in fleet.nodes.values())
     rss_mib = process.memory_info().rss / 2**20
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
@@ -103,7 +104,7 @@ def live_fleet(broker: MosquittoServer, devices: int, duration_s: float) -> None
     )
     print(
         f"    sustained {sent / duration_s:,.1f} packs/s "
-        f"({sent * 12 / duration_s:,.0f} readings/s); "
+        f"({readings / duration_s:,.0f} readings/s); "
         f"RSS {rss_mib:,.0f} MiB, peak {peak_mib:,.0f} MiB"
     )
 
