@@ -424,22 +424,11 @@ def _water_factor(
     stage curve, FAO-56 eq. 66) x ET0. Days without moisture or ET0 are
     skipped, so the ratio is that of the days seen; none seen gives NaN.
     """
-    e1, e2, e3 = (np.array([c.stage_ends[k] for c in crops])[at] for k in range(3))
-    kc_ini, kc_mid, kc_end = (
-        np.array([getattr(c, name) for c in crops])[at] for name in ("kc_ini", "kc_mid", "kc_end")
-    )
-    x = np.clip(progress, 0.0, 1.0)
-    kc = np.where(
-        x <= e1,
-        kc_ini,
-        np.where(
-            x <= e2,
-            kc_ini + (kc_mid - kc_ini) * (x - e1) / np.maximum(e2 - e1, 1e-9),
-            np.where(
-                x <= e3, kc_mid, kc_mid + (kc_end - kc_mid) * (x - e3) / np.maximum(1 - e3, 1e-9)
-            ),
-        ),
-    )
+    names = np.array([c.name for c in crops])[at]
+    kc = np.empty(len(progress))
+    for crop in {c.name: c for c in crops}.values():
+        mine = names == crop.name
+        kc[mine] = crop.kc_at(progress[mine])
     fc = np.array([s.field_capacity_pct for s in soils])[at]
     wp = np.array([s.wilting_point_pct for s in soils])[at]
     p = np.array([c.depletion_fraction for c in crops])[at]

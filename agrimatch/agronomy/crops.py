@@ -18,6 +18,9 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 _MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
 # Kinds of source that are not a reference: our judgement, or a fit to a calendar.
 _SOURCE_KINDS = ("estimate", "calibrated")
@@ -66,6 +69,14 @@ class CropSpec:
         """Cumulative stage fractions: where each FAO-56 stage ends, as a share of maturity."""
         a, b, c, d = self.stage_fractions
         return (a, a + b, a + b + c, a + b + c + d)
+
+    def kc_at(self, progress: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The crop coefficient at each thermal-time share of maturity (FAO-56 eq. 66):
+        ``kc_ini`` through the initial stage, rising to ``kc_mid`` over development,
+        ``kc_mid`` in mid season, falling to ``kc_end`` at maturity."""
+        e1, e2, e3, _ = self.stage_ends
+        corners = [self.kc_ini, self.kc_ini, self.kc_mid, self.kc_mid, self.kc_end]
+        return np.asarray(np.interp(progress, [0.0, e1, e2, e3, 1.0], corners), dtype=np.float64)
 
 
 # field -> (low, high): a value outside is a typo, not an agronomic surprise.

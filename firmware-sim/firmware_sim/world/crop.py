@@ -161,12 +161,7 @@ def phenology(
     stage[growing] = np.searchsorted(np.array([e1, e2, e3]), progress[growing], side="right")
     stage[in_field & (days > maturity)] = 4
 
-    # FAO-56 eq. 66: linear between the stage corners.
-    kc_curve = np.interp(
-        progress,
-        [0.0, e1, e2, e3, 1.0],
-        [crop.kc_ini, crop.kc_ini, crop.kc_mid, crop.kc_mid, crop.kc_end],
-    )
+    kc_curve = crop.kc_at(progress)
     ccx = crop.max_canopy_cover
     if crop.perennial:
         leafing = DORMANT_COVER + (ccx - DORMANT_COVER) * _smoothstep(progress / e2)
