@@ -7,12 +7,12 @@ grow with the number of fields. Everything after that is pure (see
 :mod:`forecasting.features`).
 
 Days are China Standard Time days (UTC+8, midnight to midnight), the
-calendar days the farms count in. Their boundary falls in the late evening of local solar time across China's
-farming regions (21:45 in Korla, 23:35 in Zhongmou), well away from both the
-dawn minimum and the afternoon maximum, so a node's min/max register read
-across midnight puts each extreme in its own day. UTC days would split the
-nights of western China at dawn and give each day two mornings to take its
-minimum from.
+calendar days the farms count in. Their boundary falls in the late evening
+of local solar time across China's farming regions (21:45 in Korla, 23:35
+in Zhongmou), well away from both the dawn minimum and the afternoon
+maximum, so a node's min/max register read across midnight puts each
+extreme in its own day. UTC days would split the nights of western China
+at dawn and give each day two mornings to take its minimum from.
 """
 
 from __future__ import annotations
