@@ -157,12 +157,18 @@ class _ServerProcess:
 
 
 class InfluxServer(_ServerProcess):
-    """``influxd`` (1.x) with its own meta/data/wal dirs, no auth, HTTP on 127.0.0.1."""
+    """``influxd`` (1.x) with its own meta/data/wal dirs, HTTP on 127.0.0.1.
+
+    ``auth=True`` turns on HTTP authentication: 1.x then lets the first
+    ``CREATE USER ... WITH ALL PRIVILEGES`` through unauthenticated and
+    refuses every other request without valid credentials.
+    """
 
     name = "influxd"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, auth: bool = False) -> None:
         self.binary = find_binary("influxd", "influxdb")
+        self.auth = auth
         super().__init__(root)
         self.http_port = free_port()
         self.rpc_port = free_port()
@@ -205,7 +211,7 @@ bind-address = "{LOCALHOST}:{self.rpc_port}"
 [http]
   enabled = true
   bind-address = "{LOCALHOST}:{self.http_port}"
-  auth-enabled = false
+  auth-enabled = {"true" if self.auth else "false"}
   log-enabled = false
   suppress-write-log = true
   pprof-enabled = false
@@ -220,6 +226,7 @@ bind-address = "{LOCALHOST}:{self.rpc_port}"
         return [self.binary, "-config", str(self.config_path)]
 
     def _is_ready(self) -> bool:
+        # /ping answers without credentials also when auth is on.
         try:
             return httpx.get(f"{self.url}/ping", timeout=1.0).status_code == 204
         except httpx.HTTPError:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import gzip
+import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from agrimatch.store import Point, StoreError, StoreUnavailable
 from agrimatch.store.influx import InfluxStore, quote_ident, quote_string
+from tests.services import InfluxServer
 
 T0 = 1_700_000_400_000
 M = "telemetry"
@@ -107,6 +109,46 @@ def test_influxql_identifiers_and_strings_escape_quotes_backslashes_and_newlines
     assert quote_ident('we"ird\\name') == '"we\\"ird\\\\name"'
     assert quote_string("o'brien\\farm\nnorth") == "'o\\'brien\\\\farm\\nnorth'"
     assert quote_string('say "hi"') == "'say \"hi\"'"
+
+
+# -- credentials, against a real server with authentication on -----------------------
+
+
+@pytest.fixture(scope="module")
+def secured_influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A second influxd with auth on and one admin: ``(url, admin password)``."""
+    server = InfluxServer(tmp_path_factory.mktemp("influxdb-auth"), auth=True)
+    server.start()
+    try:
+        password = secrets.token_urlsafe(16)
+        admin = f"CREATE USER admin WITH PASSWORD {quote_string(password)} WITH ALL PRIVILEGES"
+        created = httpx.post(f"{server.url}/query", data={"q": admin})
+        assert created.status_code == 200, created.text
+        yield server.url, password
+    finally:
+        server.stop()
+
+
+def test_the_right_user_and_password_create_the_database_write_and_read(secured_influx):
+    url, password = secured_influx
+    with InfluxStore(url, f"db_{uuid.uuid4().hex[:8]}", username="admin", password=password) as s:
+        assert s.write([tele(T0, x=1.5)]).written == 1
+        assert s.query_points(M, T0, T0 + 1) == [tele(T0, x=1.5)]
+
+
+@pytest.mark.parametrize("credentials", [{"username": "admin"}, {}], ids=["wrong", "none"])
+def test_a_real_server_refuses_bad_credentials_without_echoing_them(secured_influx, credentials):
+    url, password = secured_influx
+    database = f"db_{uuid.uuid4().hex[:8]}"
+    if credentials:
+        credentials = {**credentials, "password": password + "x"}
+    with InfluxStore(url, database, **credentials) as store:
+        with pytest.raises(StoreError, match="not authorized \\(HTTP 401\\)") as refused:
+            store.write([tele(T0, x=1.0)])
+        assert not isinstance(refused.value, StoreUnavailable)  # not worth retrying
+        assert password not in str(refused.value) and password not in repr(store)
+    with InfluxStore(url, database, username="admin", password=password) as admin:
+        assert admin.query_points(M, T0, T0 + 1) == []  # nothing was written
 
 
 # -- the wire, against a scripted server ---------------------------------------------
