@@ -140,6 +140,11 @@ class DemandQuantileModel(BaseEstimator):
             raise ValueError("the history holds no week with demand to learn from")
         self.categories_ = {key: sorted(rows[key].unique()) for key in _CATEGORICAL}
         features = self._features(rows)
+        # A history shorter than a feature's reach (two years for base_two_years_ago)
+        # leaves it all NaN, which the boosted trees' binning cannot take: constant, so no
+        # tree splits on it (as the yield model does).
+        unknown = [name for name in _NUMERIC if features[name].isna().all()]
+        features[unknown] = 0.0
         self.models_ = [
             HistGradientBoostingRegressor(
                 loss="quantile",

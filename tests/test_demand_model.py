@@ -415,6 +415,21 @@ def test_a_series_the_model_has_not_seen_is_forecast_from_its_own_history(
     assert np.isfinite(quantiles).all()
 
 
+def test_two_years_of_history_are_enough_to_fit_and_forecast(markets: list[Market]):
+    # Too short for the features that look two years back (festival-aligned, up to
+    # 106 weeks): they have no value to learn from, which must not be a crash.
+    market = markets[1]  # korla-pear: one series
+    first = min(market.weekly["week"])
+    two_years = market.weekly[market.weekly["week"] < first + timedelta(weeks=100)]
+    origin = max(two_years["week"])
+
+    model = DemandQuantileModel(max_iter=50).fit(two_years, campaigns=market.campaigns)
+    forecast = model.forecast(two_years, origin, 8, campaigns=market.campaigns)
+
+    assert len(forecast) == 8
+    assert (forecast[["demand_kg_p10", "demand_kg_p50", "demand_kg_p90"]] > 0).all().all()
+
+
 def test_the_model_refuses_a_horizon_it_was_not_trained_for(
     markets: list[Market], model: DemandQuantileModel
 ):
