@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from agrimatch.agronomy import CROPS
@@ -35,6 +36,7 @@ from forecasting.economics import crop_economics, current_plan, season_plan
 from forecasting.features import FEATURE_COLUMNS, field_features, recorded_history
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.harvest import gdd_climatology, harvest_windows, weekly_supply
+from forecasting.jobs import JobCannotRun
 from forecasting.metrics import quantile_metrics
 from forecasting.model_store import ModelStoreError, list_models, load_model, save_model
 from forecasting.planting import (
@@ -49,7 +51,7 @@ from forecasting.yield_model import YieldQuantileModel
 log = logging.getLogger(__name__)
 
 
-class ChainError(RuntimeError):
+class ChainError(JobCannotRun):
     """The chain cannot run as of this date (e.g. no harvested season to learn from)."""
 
 
@@ -334,7 +336,18 @@ def _drivers_by_field(drivers: pd.DataFrame, forecasts: pd.DataFrame) -> list[st
 
 
 def save_results(session: Session, run_id: int, result: ChainResult) -> None:
-    """Store a chain's forecasts and recommendations under job run ``run_id``."""
+    """Store a chain's forecasts and recommendations under job run ``run_id``.
+
+    Results are those of an as-of date and a model version: a rerun for both
+    (a manual run after the scheduled one, a retried job) replaces what an
+    earlier run saved for them, forecasts and recommendations alike.
+    """
+    for table in (FieldForecast, Recommendation):
+        session.execute(
+            delete(table).where(
+                table.as_of == result.as_of, table.model_version == result.model_version
+            )
+        )
     for row in result.forecasts.itertuples(index=False):
         session.add(
             FieldForecast(

@@ -1,7 +1,8 @@
 """Scheduled jobs: when they run (APScheduler 3.x) and what each run left behind (``JobRun``).
 
 This module knows nothing of what a job does. The composition root (``agrimatch
-scheduler``) passes each job's function, which takes the as-of date and returns
+scheduler``) passes each job's function, which takes the as-of date and the id
+of the run it is recorded as (what it saves refers to that run) and returns
 its metrics (and optionally ``"model_version"``); here every call becomes one
 ``job_runs`` row: started, ended, ok or failed, metrics or error.
 
@@ -26,6 +27,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
+from traceback import format_exc
 from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -55,7 +57,12 @@ FORECAST = "forecast"  # forecast + balance + recommend, one job so they share a
 RETRAIN = "retrain"
 
 Metrics = Mapping[str, float | str]
-JobFunc = Callable[[date], Metrics]
+JobFunc = Callable[[date, int], Metrics]  # (as-of date, run id) -> metrics
+
+
+class JobCannotRun(RuntimeError):
+    """The job cannot run as of its date, for a reason its message gives in full
+    (too little history, nothing in season): recorded and logged without a traceback."""
 
 
 @dataclass(frozen=True)
@@ -102,12 +109,13 @@ def default_job_triggers() -> dict[str, Trigger]:
 
 
 def record_run(sessions: sessionmaker[Session], job: str, as_of: date, func: JobFunc) -> JobRun:
-    """Run ``func(as_of)`` and record it as one ``JobRun``; return that row (detached).
+    """Run ``func(as_of, run_id)`` and record it as one ``JobRun``; return that row (detached).
 
     The row is committed as ``running`` before the work starts, so a run in
     progress (or one whose process died) is visible. An exception from
     ``func`` ends the run ``failed`` with the exception's type and message
-    (URL passwords masked); the traceback goes to the log. It does not
+    (URL passwords masked); so does the log, with the traceback unless it is
+    a :class:`JobCannotRun`, whose message says it all. It does not
     propagate: the caller, usually the scheduler, carries on. Errors of the
     registry database itself do propagate.
     """
@@ -120,7 +128,7 @@ def record_run(sessions: sessionmaker[Session], job: str, as_of: date, func: Job
 
     outcome: dict[str, Any]
     try:
-        metrics = dict(func(as_of))
+        metrics = dict(func(as_of, run_id))
         model_version = metrics.pop("model_version", None)
         outcome = {
             "status": "ok",
@@ -128,8 +136,12 @@ def record_run(sessions: sessionmaker[Session], job: str, as_of: date, func: Job
             "model_version": None if model_version is None else str(model_version),
         }
     except Exception as exc:
-        logger.exception("job %s (as of %s), run %d failed", job, as_of, run_id)
-        outcome = {"status": "failed", "error": _describe(exc)}
+        error = _describe(exc)
+        # The traceback as masked text, not exc_info: a URL password in an
+        # exception's message would otherwise reach the log unmasked.
+        trace = "" if isinstance(exc, JobCannotRun) else "\n" + _masked(format_exc())
+        logger.error("job %s (as of %s), run %d failed: %s%s", job, as_of, run_id, error, trace)
+        outcome = {"status": "failed", "error": error}
     except BaseException as exc:
         # Interrupted (Ctrl-C, shutdown): say so in the row, then let it through.
         _finish(sessions, run_id, {"status": "failed", "error": _describe(exc)})
@@ -312,10 +324,13 @@ _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s]+@")
 
 
 def _describe(exc: BaseException) -> str:
-    # Drivers and HTTP clients put URLs in their messages; a URL may carry a password.
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{SECRET_MASK}@", text)
+    text = _masked(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def _masked(text: str) -> str:
+    # Drivers and HTTP clients put URLs in their messages; a URL may carry a password.
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}{SECRET_MASK}@", text)
 
 
 def _utc_now() -> datetime:

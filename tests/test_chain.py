@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from agrimatch.cli.forecast_wiring import scheduler_jobs
 from agrimatch.registry import make_engine, session_factory
 from agrimatch.registry.models import FieldForecast, JobRun, Recommendation, Season
+from agrimatch.settings import Settings
 from forecasting.chain import ChainError, run_chain, save_results
 from forecasting.frames import BALANCE_COLUMNS
+from forecasting.jobs import FORECAST, record_run
 from forecasting.model_store import list_models
 
 AS_OF = date(2026, 4, 15)
@@ -142,6 +145,36 @@ def test_the_forecast_loads_the_model_stored_for_the_seasons_it_knows(world, tmp
     assert len({m.training_key for m in stored}) == 2
     rows = {m.version: m.metrics["training_rows"] for m in stored}
     assert rows[earlier.model_version] < rows[first.model_version]  # it never saw the maize
+
+
+def test_a_scheduled_forecast_is_one_recorded_run_that_owns_its_results_a_rerun_replaces(world):
+    store, sessions, root = world
+    jobs = scheduler_jobs(Settings(data_dir=root), store, sessions)
+    [job] = [j for j in jobs if j.name == FORECAST]
+    with sessions() as session:
+        runs_before = session.query(JobRun).count()
+
+    with threadpool_limits(1):
+        run = record_run(sessions, FORECAST, AS_OF, job.func)
+
+    assert run.status == "ok", run.error
+    assert run.model_version and run.model_version.startswith("yield-")
+    with sessions() as session:
+        assert session.query(JobRun).count() == runs_before + 1
+        forecasts = session.query(FieldForecast).filter_by(run_id=run.id).count()
+        advice = session.query(Recommendation).filter_by(run_id=run.id).count()
+        assert forecasts >= 5 and advice >= 1
+
+    # Run again for the same date (a manual run after the scheduled one): it replaces.
+    with threadpool_limits(1):
+        again = record_run(sessions, FORECAST, AS_OF, job.func)
+
+    assert again.status == "ok", again.error
+    with sessions() as session:
+        key = {"as_of": AS_OF, "model_version": again.model_version}
+        same_key = session.query(FieldForecast).filter_by(**key).all()
+        assert len(same_key) == forecasts and {f.run_id for f in same_key} == {again.id}
+        assert session.query(Recommendation).filter_by(**key).count() == advice
 
 
 def test_the_chain_refuses_a_date_with_too_little_history(world):

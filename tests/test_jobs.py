@@ -22,6 +22,7 @@ from forecasting.jobs import (
     RETRAIN,
     Cron,
     Interval,
+    JobCannotRun,
     JobSpec,
     build_scheduler,
     default_job_triggers,
@@ -58,11 +59,11 @@ def _today() -> date:
     return AS_OF
 
 
-def _ok(as_of: date) -> dict[str, float | str]:
+def _ok(as_of: date, run_id: int) -> dict[str, float | str]:
     return {"mae_t_ha": 0.42, "fields": 12}
 
 
-def _fail(as_of: date) -> dict[str, float | str]:
+def _fail(as_of: date, run_id: int) -> dict[str, float | str]:
     raise RuntimeError("cannot reach postgresql://agri:hunter2@db:5432/registry")
 
 
@@ -112,7 +113,7 @@ def test_a_successful_run_is_recorded_ok_with_metrics_and_times(
 
 def test_the_model_version_goes_to_its_own_column(sessions: sessionmaker[Session]) -> None:
     run = record_run(
-        sessions, RETRAIN, AS_OF, lambda _: {"model_version": "yield-maize-2023-1a2b3c4d", "n": 3}
+        sessions, RETRAIN, AS_OF, lambda *_: {"model_version": "yield-maize-2023-1a2b3c4d", "n": 3}
     )
 
     assert run.model_version == "yield-maize-2023-1a2b3c4d"
@@ -120,7 +121,7 @@ def test_the_model_version_goes_to_its_own_column(sessions: sessionmaker[Session
 
 
 def test_a_metric_that_is_not_finite_is_recorded_as_null(sessions: sessionmaker[Session]) -> None:
-    run = record_run(sessions, FORECAST, AS_OF, lambda _: {"mape": float("nan")})
+    run = record_run(sessions, FORECAST, AS_OF, lambda *_: {"mape": float("nan")})
 
     assert run.status == "ok"
     assert json.loads(run.metrics_json or "") == {"mape": None}
@@ -144,6 +145,39 @@ def test_a_failed_run_keeps_no_password_from_the_error(sessions: sessionmaker[Se
     assert run.error is not None
     assert "hunter2" not in run.error
     assert "agri:********@db:5432" in run.error
+
+
+def test_the_job_is_told_the_id_of_the_run_it_is_recorded_as(
+    sessions: sessionmaker[Session],
+) -> None:
+    told: list[int] = []
+
+    def job(as_of: date, run_id: int) -> dict[str, float | str]:
+        told.append(run_id)
+        return {}
+
+    first = record_run(sessions, FORECAST, AS_OF, job)
+    second = record_run(sessions, FORECAST, AS_OF, job)
+
+    assert told == [first.id, second.id] and first.id != second.id
+
+
+def test_a_job_that_cannot_run_is_logged_without_a_traceback_others_with_a_masked_one(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    def too_early(as_of: date, run_id: int) -> dict[str, float | str]:
+        raise JobCannotRun(f"as of {as_of} nothing has been harvested yet")
+
+    cannot = record_run(sessions, FORECAST, AS_OF, too_early)
+    record_run(sessions, REFRESH_FEATURES, AS_OF, _fail)
+
+    assert cannot.status == "failed"
+    assert cannot.error == "JobCannotRun: as of 2024-06-01 nothing has been harvested yet"
+    [said_cannot, said_broken] = [r.getMessage() for r in caplog.records if "failed" in r.msg]
+    assert "nothing has been harvested" in said_cannot and "Traceback" not in said_cannot
+    assert "Traceback" in said_broken and "in _fail" in said_broken
+    assert "hunter2" not in caplog.text and "agri:********@db" in said_broken
+    assert all(r.exc_info is None for r in caplog.records)
 
 
 def test_recent_runs_are_newest_first_and_filter_by_job(sessions: sessionmaker[Session]) -> None:

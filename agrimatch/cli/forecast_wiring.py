@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import json
-import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from agrimatch.registry.models import JobRun, JobStatus
+from agrimatch.registry.models import JobRun
 from agrimatch.settings import Settings
 from agrimatch.store import TelemetryStore
 from forecasting.chain import (
@@ -26,40 +24,46 @@ from forecasting.chain_data import ChainData, load_chain_data, split_seasons
 from forecasting.chain_whatif import chain_what_if
 from forecasting.features import field_features, recorded_history
 from forecasting.frames import FIELD_SEASON_COLUMNS
-from forecasting.jobs import FORECAST, REFRESH_FEATURES, RETRAIN, JobSpec, default_job_triggers
+from forecasting.jobs import (
+    FORECAST,
+    REFRESH_FEATURES,
+    RETRAIN,
+    JobFunc,
+    JobSpec,
+    Metrics,
+    default_job_triggers,
+    record_run,
+)
 from forecasting.whatif import PlanChange, WhatIf
 
 
 def run_forecast_job(
     settings: Settings, store: TelemetryStore, sessions: sessionmaker[Session], as_of: date
 ) -> tuple[JobRun, ChainResult | None]:
-    """Run the forecast chain as of ``as_of`` as a recorded job; save its results."""
-    started = datetime.now(UTC)
-    result: ChainResult | None = None
-    with sessions.begin() as session:
-        run = JobRun(job="forecast", as_of=as_of, started_at=started, status="running")
-        session.add(run)
-    try:
+    """Run the forecast chain as of ``as_of`` as a recorded job; its results saved with it."""
+    results: list[ChainResult] = []
+    run = record_run(sessions, FORECAST, as_of, forecast_job(settings, store, sessions, results))
+    return run, (results[0] if run.status == "ok" and results else None)
+
+
+def forecast_job(
+    settings: Settings,
+    store: TelemetryStore,
+    sessions: sessionmaker[Session],
+    results: list[ChainResult] | None = None,
+) -> JobFunc:
+    """The forecast job: the chain as of the run's date, its forecasts and recommendations
+    saved under the run in the same transaction; each result also appended to ``results``."""
+
+    def forecast(as_of: date, run_id: int) -> Metrics:
         with sessions.begin() as session:
             result = run_chain(store, session, as_of, model_dir=settings.data_dir / "models")
-            save_results(session, run.id, result)
-        status: JobStatus = "ok"
-        error: str | None = None
-    except Exception as exc:  # recorded, not hidden: the run row says what failed
-        logging.getLogger(__name__).exception("forecast as of %s failed", as_of)
-        status, error, result = "failed", f"{type(exc).__name__}: {exc}", None
-    with sessions.begin() as session:
-        row = session.get(JobRun, run.id)
-        assert row is not None
-        row.status = status
-        row.error = error
-        row.ended_at = datetime.now(UTC)
-        if result is not None:
-            row.model_version = result.model_version
-            row.metrics_json = json.dumps(result.metrics)
-        session.flush()
-        session.expunge(row)
-    return row, result
+            save_results(session, run_id, result)
+        if results is not None:
+            results.append(result)
+        return {"model_version": result.model_version, **result.metrics}
+
+    return forecast
 
 
 def scheduler_jobs(
@@ -75,7 +79,7 @@ def scheduler_jobs(
             first = as_of - timedelta(days=options.history_days)
             return load_chain_data(store, session, first, as_of)
 
-    def refresh_features(as_of: date) -> dict[str, float | str]:
+    def refresh_features(as_of: date, _run_id: int) -> Metrics:
         data = load(as_of)
         history, current = split_seasons(data.seasons, as_of)
         features = field_features(
@@ -87,20 +91,14 @@ def scheduler_jobs(
         coverage = float(features["data_coverage"].mean()) if len(features) else 0.0
         return {"fields": float(len(features)), "data_coverage_mean": coverage}
 
-    def retrain(as_of: date) -> dict[str, float | str]:
+    def retrain(as_of: date, _run_id: int) -> Metrics:
         trained = train_yield_model(load(as_of), as_of, options, models)
         return {"model_version": trained.version, **trained.metrics}
-
-    def forecast(as_of: date) -> dict[str, float | str]:
-        run, result = run_forecast_job(settings, store, sessions, as_of)
-        if result is None:
-            raise RuntimeError(run.error or "forecast failed")
-        return {"forecast_run": float(run.id), **result.metrics}
 
     return [
         JobSpec(REFRESH_FEATURES, triggers[REFRESH_FEATURES], refresh_features),
         JobSpec(RETRAIN, triggers[RETRAIN], retrain),
-        JobSpec(FORECAST, triggers[FORECAST], forecast),
+        JobSpec(FORECAST, triggers[FORECAST], forecast_job(settings, store, sessions)),
     ]
 
 
