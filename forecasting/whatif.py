@@ -116,11 +116,16 @@ def apply_plan_change(plan: pd.DataFrame, change: PlanChange) -> pd.DataFrame:
     for column, by_field in (("crop", change.crop_by_field), ("area_ha", change.area_ha_by_field)):
         unknown = sorted(set(by_field) - set(keys))
         if unknown:
-            raise KeyError(f"no field {unknown[0]} in the plan")
+            raise ValueError(f"no field {unknown[0]} in the plan")
         if by_field:
             out[column] = [by_field.get(k, v) for k, v in zip(keys, out[column], strict=True)]
     if (out["area_ha"].astype(float) <= 0).any():
         raise ValueError("field areas must stay positive (drop a field from the plan instead)")
+    grown = sorted(set(out["crop"]))
+    for crop in (*change.area_scale_by_crop, *change.planting_shift_days_by_crop):
+        if crop not in grown:
+            # Scaling a crop nobody grows would change nothing and say nothing.
+            raise ValueError(f"no field grows {crop} in the plan (it has {', '.join(grown)})")
     for crop, scale in change.area_scale_by_crop.items():
         if scale <= 0:
             raise ValueError(f"area scale for {crop} must be positive, got {scale}")

@@ -28,7 +28,13 @@ from forecasting.planting import (
     linear_price_curve,
     recommend_planting,
 )
-from forecasting.whatif import PlanChange, RecommendationInputs, surplus_summary, what_if
+from forecasting.whatif import (
+    PlanChange,
+    RecommendationInputs,
+    apply_plan_change,
+    surplus_summary,
+    what_if,
+)
 
 MONDAY = date(2024, 3, 4)
 PDD = Platform(id="pdd", name="Pinduoduo", campaign_lead_days=10)
@@ -737,6 +743,19 @@ def test_what_if_a_bigger_garlic_area_increases_the_surplus():
     assert compared["peak_surplus_kg_p50_after"] > compared["peak_surplus_kg_p50_before"]
     assert compared["value_at_risk_cny_after"] > compared["value_at_risk_cny_before"]
     assert result.changed.campaigns and result.changed.planting is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        PlanChange(area_scale_by_crop={"pineapple": 2.0}),
+        PlanChange(planting_shift_days_by_crop={"pineapple": 7}),
+    ],
+)
+def test_what_if_refuses_to_change_a_crop_the_plan_does_not_grow(change):
+    grown = r"\(it has garlic, maize\)"
+    with pytest.raises(ValueError, match=f"no field grows pineapple in the plan {grown}"):
+        apply_plan_change(_field_plan(), change)
 
 
 def test_what_if_shifts_the_harvest_with_the_planting_date_and_weather_cuts_it():
