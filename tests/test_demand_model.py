@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from agrimatch.festivals import festival_days
 from agrimatch.scenario import CampaignPlan, load_scenario
+from agrimatch.store import TelemetryStore
 from agrimatch.store.embedded import EmbeddedStore
 from firmware_sim.market import DemandSeries, daily_demand, day_start_ms, demand_points
 from firmware_sim.market import write_demand as write_simulated_demand
@@ -176,16 +177,20 @@ def backtest(
 # -- the store edge ----------------------------------------------------------------
 
 
-def test_demand_written_by_the_simulator_reads_back_as_daily_rows(embedded_store: EmbeddedStore):
+@pytest.fixture(params=["embedded", pytest.param("influx", marks=pytest.mark.services)])
+def store(request: pytest.FixtureRequest) -> TelemetryStore:
+    """Each store adapter: the daily demand must not depend on which one answers."""
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+def test_demand_written_by_the_simulator_reads_back_as_daily_rows(store: TelemetryStore):
     scenario = load_scenario("korla-pear")
     profile = scenario.demand[0]
     start, end = date(2024, 1, 1), date(2024, 3, 31)
     series = daily_demand(profile, start, end, seed=scenario.seed)
-    write_simulated_demand(embedded_store, demand_points(series))
+    write_simulated_demand(store, demand_points(series))
 
-    frame = daily_demand_frame(
-        embedded_store, day_start_ms(start), day_start_ms(end + timedelta(days=1))
-    )
+    frame = daily_demand_frame(store, day_start_ms(start), day_start_ms(end + timedelta(days=1)))
 
     assert list(frame.columns) == list(DAILY_DEMAND_COLUMNS)
     assert list(frame["day"]) == series.days  # China's day, not the UTC one before it
