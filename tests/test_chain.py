@@ -177,6 +177,39 @@ def test_a_scheduled_forecast_is_one_recorded_run_that_owns_its_results_a_rerun_
         assert session.query(Recommendation).filter_by(**key).count() == advice
 
 
+@pytest.mark.services
+def test_the_chain_on_influxdb_and_postgresql_forecasts_as_on_the_embedded_defaults(
+    world, influx_store, postgres_url, tmp_path
+):
+    # The same world backfilled into the real services: forecasting reads only through the
+    # store port and the registry, so both pairs of adapters must give the same forecast.
+    from agrimatch.registry import migrate
+    from agrimatch.scenario import load_scenario
+    from firmware_sim.backfill import BackfillOptions, StoreSink, backfill
+
+    engine = make_engine(postgres_url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    options = BackfillOptions(seasons=3, interval_s=6 * 3600, realism=False)
+    backfill(load_scenario("default"), influx_store, sessions, StoreSink(influx_store), options)
+    try:
+        with threadpool_limits(1), sessions() as session:
+            served = run_chain(influx_store, session, AS_OF, model_dir=tmp_path / "models")
+    finally:
+        engine.dispose()
+    embedded = _run(world)
+
+    keys = ["farm", "field", "crop"]
+    assert len(served.forecasts) >= 5 and served.campaigns
+    assert served.forecasts[keys].equals(embedded.forecasts[keys])
+    for column in ("yield_t_ha_p10", "yield_t_ha_p50", "yield_t_ha_p90"):
+        assert np.allclose(served.forecasts[column], embedded.forecasts[column], rtol=1e-3)
+    assert list(served.forecasts["harvest_p50"]) == list(embedded.forecasts["harvest_p50"])
+    assert [(c.crop, c.platform, c.start) for c in served.campaigns] == [
+        (c.crop, c.platform, c.start) for c in embedded.campaigns
+    ]
+
+
 def test_the_chain_refuses_a_date_with_too_little_history(world):
     with pytest.raises(ChainError, match="harvested season"):
         _run(world, date(2024, 3, 1))
