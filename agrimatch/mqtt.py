@@ -50,10 +50,6 @@ class MqttEndpoint:
             settings.mqtt_url.get_secret_value(), settings.mqtt_ca_file, settings.mqtt_protocol
         )
 
-    @property
-    def paho_protocol(self) -> paho.MQTTProtocolVersion:
-        return paho.MQTTv5 if self.protocol == "5" else paho.MQTTv311
-
     def __repr__(self) -> str:  # never print the password
         scheme = "mqtts" if self.tls else "mqtt"
         user = f"{self.username}:***@" if self.username else ""

@@ -7,7 +7,6 @@ targets are not allowed (a season without a recorded yield is not evaluated).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -82,8 +81,3 @@ def quantile_metrics(y_true: ArrayLike, quantiles: pd.DataFrame) -> dict[str, fl
         out[f"mean_width_{low}_{high}"] = float(np.mean(quantiles[high] - quantiles[low]))
     out["n"] = float(len(quantiles))
     return out
-
-
-def rounded(metrics: Mapping[str, float], digits: int = 4) -> dict[str, float]:
-    """Metrics rounded for a manifest or a log line (no spurious 17-digit floats)."""
-    return {name: round(float(value), digits) for name, value in metrics.items()}

@@ -160,11 +160,6 @@ class Node:
         """In low-power sleep: not sampling until the battery has recharged."""
         return self._asleep
 
-    @property
-    def backlog(self) -> int:
-        """Packs waiting for a PUBACK."""
-        return len(self._outbox)
-
     def cut_link(self, outage_s: float = 0.0) -> None:
         """Lose the radio link now, without an MQTT goodbye, for ``outage_s`` clock seconds.
 

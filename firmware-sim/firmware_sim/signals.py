@@ -96,14 +96,6 @@ def solar_elevation_deg(lat: float, lon: float, t_s: float) -> float:
     return math.degrees(math.asin(max(-1.0, min(1.0, sin_elevation))))
 
 
-def clear_sky_ghi_w_m2(elevation_deg: float) -> float:
-    """Global horizontal irradiance under a clear sky (Haurwitz model); 0 at night."""
-    cos_zenith = math.sin(math.radians(elevation_deg))
-    if cos_zenith <= 0.0:
-        return 0.0
-    return 1098.0 * cos_zenith * math.exp(-0.057 / cos_zenith)
-
-
 # --- the world at the device's site ---------------------------------------------------------
 
 

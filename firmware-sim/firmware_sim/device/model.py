@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -123,14 +122,6 @@ class FaultLog:
         return [
             {name: _plain(getattr(record, name)) for name in self.FIELDS} for record in self.records
         ]
-
-    def to_csv(self, target: str | os.PathLike[str] | TextIO) -> None:
-        """Write the log as CSV (a header, one row per faulty reading) to a path or a file."""
-        if isinstance(target, str | os.PathLike):
-            with open(target, "w", newline="", encoding="utf-8") as file:
-                self._write(file)
-        else:
-            self._write(target)
 
     def csv_text(self) -> str:
         """The log as CSV text."""

@@ -48,11 +48,6 @@ def extraterrestrial_mj_m2(lat_deg: float, doy: ArrayLike) -> NDArray[np.float64
     )
 
 
-def daylength_h(lat_deg: float, doy: ArrayLike) -> NDArray[np.float64]:
-    """Maximum possible sunshine duration N in hours (FAO-56 eq. 34)."""
-    return 24.0 / np.pi * sunset_hour_angle_rad(lat_deg, doy)
-
-
 def sin_elevation(lat_deg: float, doy: float, solar_hour: float) -> float:
     """Sine of the sun's elevation at a local mean solar hour (negative below the horizon).
 
