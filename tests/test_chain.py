@@ -367,5 +367,9 @@ def test_what_if_on_the_chain_reweathers_the_season_and_more_garlic_more_surplus
     assert bigger.changed.planting is not None
     with pytest.raises(ValueError, match="unknown weather scenario"):
         supply(plan, "locusts")
+    # Maize follows the garlic in June: planned in the registry, not in the ground yet.
+    later = PlanChange(planting_shift_days_by_crop={"maize": 10})
+    with pytest.raises(ValueError, match="maize is not sown yet on 2026-04-15"):
+        chain_what_if(data, AS_OF, trained, baseline, later)
     with sessions() as session:
         assert session.query(Recommendation).count() == saved  # computed, not saved
