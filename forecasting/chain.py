@@ -28,11 +28,22 @@ from agrimatch.store import TelemetryStore
 from forecasting.balance import balance as make_balance
 from forecasting.campaign_uplift import estimate_uplifts
 from forecasting.campaigns import CampaignRecommendation, recommend_campaigns
-from forecasting.chain_data import ChainData, history_key, load_chain_data, split_seasons
+from forecasting.chain_data import (
+    ChainData,
+    history_key,
+    load_chain_data,
+    planned_seasons,
+    split_seasons,
+)
 from forecasting.demand_data import weekly
 from forecasting.demand_model import DemandQuantileModel
 from forecasting.drivers import field_drivers
-from forecasting.economics import crop_economics, current_plan, season_plan
+from forecasting.economics import (
+    crop_economics,
+    current_plan,
+    past_yield_quantiles,
+    season_plan,
+)
 from forecasting.features import FEATURE_COLUMNS, field_features, recorded_history
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.harvest import gdd_climatology, harvest_windows, weekly_supply
@@ -201,7 +212,8 @@ def forecast_as_of(
     history, current = split_seasons(data.seasons, as_of)
     if current.empty:
         raise ChainError(f"no field-season is in progress on {as_of}")
-    forecasts = field_forecasts(data, current, history, trained.model, as_of)
+    fields = pd.concat([current, planned_seasons(data.seasons, as_of, current)])
+    forecasts = field_forecasts(data, fields, history, trained.model, as_of)
     supply = weekly_supply(forecasts, loss_weeks=0.0)
 
     demand_weekly = weekly(data.demand_daily)
@@ -288,16 +300,31 @@ def field_forecasts(
     """Per field-season: features as of ``as_of``, yield quantiles, drivers, harvest window.
 
     ``data`` is as known on ``as_of`` (:meth:`ChainData.until`); ``fields``
-    has FIELD_SEASON_COLUMNS. The result is what :func:`weekly_supply` takes.
+    has FIELD_SEASON_COLUMNS. A field sown by ``as_of`` gets the model's
+    quantiles from its features; one still to be sown has no telemetry to
+    read, and gets its crop's past yields in the region
+    (:func:`~forecasting.economics.past_yield_quantiles`, no drivers; left
+    out when the region has none) and a harvest window projected from its
+    planting date. The result is what :func:`weekly_supply` takes.
     """
     daily = data.daily
+    sown = fields[fields["planted_on"].map(lambda d: d <= as_of)]
+    to_sow = fields[fields["planted_on"].map(lambda d: d > as_of)]
     features = field_features(
-        daily, fields[list(FIELD_SEASON_COLUMNS)], as_of, history=recorded_history(daily, history)
+        daily, sown[list(FIELD_SEASON_COLUMNS)], as_of, history=recorded_history(daily, history)
     )
-    quantiles = model.predict_quantiles(features)
     forecasts = features.copy()
-    for name in ("p10", "p50", "p90"):
-        forecasts[f"yield_t_ha_{name}"] = quantiles[name].to_numpy()
+    if len(features):
+        quantiles = model.predict_quantiles(features)
+        for name in ("p10", "p50", "p90"):
+            forecasts[f"yield_t_ha_{name}"] = quantiles[name].to_numpy()
+    if len(to_sow):
+        climatology = to_sow[list(FIELD_SEASON_COLUMNS)].merge(
+            past_yield_quantiles(history), on=["crop", "region"], how="inner"
+        )
+        forecasts = pd.concat(
+            [forecasts, climatology.assign(as_of=as_of)], ignore_index=True
+        ).reindex(columns=forecasts.columns.union(climatology.columns, sort=False))
     if with_drivers:
         forecasts["drivers"] = _drivers_by_field(field_drivers(model, features), forecasts)
     regions = data.seasons.drop_duplicates("farm").set_index("farm")["region"]

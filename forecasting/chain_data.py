@@ -142,11 +142,23 @@ def split_seasons(frame: pd.DataFrame, as_of: date) -> tuple[pd.DataFrame, pd.Da
     # A season is current when planted and not harvested yet as far as as_of can tell;
     # older unharvested-looking seasons (no truth, planted over a year ago) are stale.
     recent = frame["planted_on"].map(lambda d: (as_of - d).days < 366)
-    current = frame[planted & ~harvested & recent].reset_index(drop=True)
-    current = current.assign(
+    current = _without_truth(frame[planted & ~harvested & recent])
+    return history, current
+
+
+def planned_seasons(frame: pd.DataFrame, as_of: date, current: pd.DataFrame) -> pd.DataFrame:
+    """The seasons of ``current``'s years that the registry plans but are not sown by
+    ``as_of`` (the maize after the garlic), truth blanked as ``current``'s is."""
+    years = set(current["year"])
+    later = frame["year"].isin(years) & frame["planted_on"].map(lambda d: d > as_of)
+    return _without_truth(frame[later])
+
+
+def _without_truth(seasons: pd.DataFrame) -> pd.DataFrame:
+    """``seasons`` with yield and harvest blanked: nothing downstream can read them."""
+    return seasons.reset_index(drop=True).assign(
         yield_t_ha=float("nan"), harvest_start=None, harvest_peak=None, harvest_end=None
     )
-    return history, current
 
 
 def history_key(history: pd.DataFrame) -> str:

@@ -120,14 +120,6 @@ def chain_what_if(
     history, _ = split_seasons(known.seasons, as_of)
     plan = baseline.forecasts[list(FIELD_SEASON_COLUMNS)].reset_index(drop=True)
     fields = season_plan(baseline.forecasts, known.seasons, history, as_of)
-    in_ground = sorted(set(plan["crop"]))
-    for crop in (*change.area_scale_by_crop, *change.planting_shift_days_by_crop):
-        if crop not in in_ground and crop in set(fields["crop"]):
-            # The chain forecasts the fields sown by as_of; the rest has no forecast to change.
-            raise ValueError(
-                f"{crop} is not sown yet on {as_of}: a what-if changes the fields in the "
-                f"ground ({', '.join(in_ground)})"
-            )
     economics = crop_economics(fields, baseline.demand, weekly(known.demand_daily), CROPS)
     inputs = RecommendationInputs(
         demand=baseline.demand,

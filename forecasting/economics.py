@@ -41,6 +41,7 @@ import math
 from collections.abc import Iterable, Mapping
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from agrimatch.agronomy import CropSpec
@@ -97,15 +98,27 @@ def season_plan(
     if forecasts.empty:
         return forecasts
     years = set(forecasts["year"])
-    later = seasons[seasons["year"].isin(years) & seasons["planted_on"].map(lambda d: d > as_of)]
-    past = history.groupby(["crop", "region"])["yield_t_ha"]
-    yields = pd.DataFrame(
-        {"yield_t_ha_p10": past.quantile(0.1), "yield_t_ha_p50": past.median()}
-    ).reset_index()
-    stale = [c for c in ("yield_t_ha_p10", "yield_t_ha_p50") if c in later]
+    keys = ["farm", "field", "year"]
+    forecast = set(map(tuple, forecasts[keys].to_numpy()))
+    not_forecast = np.array([key not in forecast for key in map(tuple, seasons[keys].to_numpy())])
+    later = seasons[
+        seasons["year"].isin(years) & seasons["planted_on"].map(lambda d: d > as_of) & not_forecast
+    ]
+    stale = [c for c in YIELD_QUANTILE_COLUMNS if c in later]
     later = later.drop(columns=stale)
-    later = later.merge(yields, on=["crop", "region"], how="inner")
+    later = later.merge(past_yield_quantiles(history), on=["crop", "region"], how="inner")
     return pd.concat([forecasts[columns], later[columns]], ignore_index=True)
+
+
+YIELD_QUANTILE_COLUMNS = ("yield_t_ha_p10", "yield_t_ha_p50", "yield_t_ha_p90")
+
+
+def past_yield_quantiles(history: pd.DataFrame) -> pd.DataFrame:
+    """P10/P50/P90 of each crop's recorded yields per region (``crop, region`` and
+    :data:`YIELD_QUANTILE_COLUMNS`): the climatology of a season not sown yet."""
+    past = history.groupby(["crop", "region"])["yield_t_ha"]
+    quantiles = {f"yield_t_ha_p{round(q * 100)}": past.quantile(q) for q in (0.1, 0.5, 0.9)}
+    return pd.DataFrame(quantiles).reset_index()
 
 
 def crop_economics(

@@ -40,8 +40,25 @@ def test_the_chain_forecasts_every_field_in_season_with_ordered_quantiles(world)
     assert (forecasts["yield_t_ha_p50"] <= forecasts["yield_t_ha_p90"]).all()
     assert (forecasts["harvest_p10"] <= forecasts["harvest_p90"]).all()
     assert (forecasts["harvest_p50"] > AS_OF).all()
-    assert all(json.loads(d) for d in forecasts["drivers"])
+    sown = forecasts["planted_on"] <= AS_OF
+    assert all(json.loads(d) for d in forecasts.loc[sown, "drivers"])
     assert result.model_version.startswith("yield-")
+
+
+def test_fields_planned_but_not_sown_are_forecast_from_their_crops_past(world):
+    # Maize follows the garlic in June: in the registry's plan on 15 April, not in the ground.
+    _store, sessions, _ = world
+    forecasts = _run(world).forecasts
+    later = forecasts[forecasts["planted_on"] > AS_OF]
+    assert set(later["crop"]) == {"maize"}
+    assert (later["harvest_p10"] > later["planted_on"] + timedelta(days=60)).all()
+    assert (later["drivers"] == "[]").all()  # no telemetry yet: nothing moved the forecast
+    with sessions() as session:
+        past = [s.yield_t_ha for s in session.query(Season).filter(
+            Season.crop == "maize", Season.year < 2026)]  # fmt: skip
+    assert later["yield_t_ha_p50"].iloc[0] == pytest.approx(np.median(past))
+    assert (later["yield_t_ha_p10"] >= min(past)).all()
+    assert (later["yield_t_ha_p90"] <= max(past)).all()
 
 
 def test_the_chain_yields_are_near_the_recorded_truth(world):
@@ -367,9 +384,16 @@ def test_what_if_on_the_chain_reweathers_the_season_and_more_garlic_more_surplus
     assert bigger.changed.planting is not None
     with pytest.raises(ValueError, match="unknown weather scenario"):
         supply(plan, "locusts")
-    # Maize follows the garlic in June: planned in the registry, not in the ground yet.
-    later = PlanChange(planting_shift_days_by_crop={"maize": 10})
-    with pytest.raises(ValueError, match="maize is not sown yet on 2026-04-15"):
-        chain_what_if(data, AS_OF, trained, baseline, later)
+    # Maize follows the garlic in June: planned in the registry, not in the ground yet,
+    # and forecast all the same; sown three weeks later, it is harvested later.
+    with threadpool_limits(1):
+        later = chain_what_if(
+            data, AS_OF, trained, baseline, PlanChange(planting_shift_days_by_crop={"maize": 21})
+        )
+    maize = [o.supply[o.supply["crop"] == "maize"] for o in (later.baseline, later.changed)]
+    assert all(m["supply_kg_p50"].sum() > 0 for m in maize)
+    centre = [(m["week"].map(date.toordinal) * m["supply_kg_p50"]).sum() / m["supply_kg_p50"].sum()
+              for m in maize]  # fmt: skip
+    assert centre[1] - centre[0] > 10
     with sessions() as session:
         assert session.query(Recommendation).count() == saved  # computed, not saved
