@@ -55,6 +55,7 @@ DEFAULT_PRICE_ELASTICITY = -1.0
 PRICE_TAKER_ELASTICITY = -10.0
 WEEKS_PER_YEAR = 52.18  # 365.25 / 7
 PRICE_WINDOW_WEEKS = 52  # a full year, so the price is not one season's high or low
+YIELD_QUANTILE_COLUMNS = ("yield_t_ha_p10", "yield_t_ha_p50", "yield_t_ha_p90")
 
 _CURRENT_COLUMNS = ("farm", "region", "crop", "area_ha")
 _FORECAST_COLUMNS = (*_CURRENT_COLUMNS, "yield_t_ha_p10", "yield_t_ha_p50")
@@ -108,9 +109,6 @@ def season_plan(
     later = later.drop(columns=stale)
     later = later.merge(past_yield_quantiles(history), on=["crop", "region"], how="inner")
     return pd.concat([forecasts[columns], later[columns]], ignore_index=True)
-
-
-YIELD_QUANTILE_COLUMNS = ("yield_t_ha_p10", "yield_t_ha_p50", "yield_t_ha_p90")
 
 
 def past_yield_quantiles(history: pd.DataFrame) -> pd.DataFrame:
