@@ -221,7 +221,11 @@ def test_the_chain_on_influxdb_and_postgresql_forecasts_as_on_the_embedded_defau
     assert served.forecasts[keys].equals(embedded.forecasts[keys])
     for column in ("yield_t_ha_p10", "yield_t_ha_p50", "yield_t_ha_p90"):
         assert np.allclose(served.forecasts[column], embedded.forecasts[column], rtol=1e-3)
-    assert list(served.forecasts["harvest_p50"]) == list(embedded.forecasts["harvest_p50"])
+    # The two stores' daily means differ in the last float digits; a degree-day sum that
+    # lands on a day's edge may then cross it a day apart.
+    dates = zip(served.forecasts["harvest_p50"], embedded.forecasts["harvest_p50"], strict=True)
+    days_apart = [abs((a - b).days) for a, b in dates]
+    assert max(days_apart) <= 1
     assert [(c.crop, c.platform, c.start) for c in served.campaigns] == [
         (c.crop, c.platform, c.start) for c in embedded.campaigns
     ]
