@@ -198,6 +198,9 @@ class Season(Base):
     harvest_end: Mapped[date | None] = mapped_column(Date)
     water_stress: Mapped[float | None] = mapped_column(Double)
     heat_stress: Mapped[float | None] = mapped_column(Double)
+    # Who recorded the truth (an agronomist's name or key, "simulator" for backfills), and when.
+    reported_by: Mapped[str | None] = mapped_column(String(200))
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     field: Mapped[Field] = relationship(back_populates="seasons")
 
@@ -334,3 +337,58 @@ class Recommendation(Base):
     crop: Mapped[str] = mapped_column(_id(), ForeignKey("crops.name"))
     region_id: Mapped[str] = mapped_column(_id(), ForeignKey("regions.id"))
     body_json: Mapped[str] = mapped_column(Text)
+
+
+class _RunResult:
+    """Columns every stored result of a forecast run has: the run, its date and model."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer, ForeignKey("job_runs.id"), index=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    model_version: Mapped[str] = mapped_column(String(200))
+
+
+class WeeklySupply(_RunResult, Base):
+    """A run's projected supply of a crop in a region in a week (the Monday), in kg."""
+
+    __tablename__ = "weekly_supply"
+
+    crop: Mapped[str] = mapped_column(_id())
+    region_id: Mapped[str] = mapped_column(_id())
+    week: Mapped[date] = mapped_column(Date)
+    supply_kg_p10: Mapped[float] = mapped_column(Double)
+    supply_kg_p50: Mapped[float] = mapped_column(Double)
+    supply_kg_p90: Mapped[float] = mapped_column(Double)
+
+
+class WeeklyDemand(_RunResult, Base):
+    """A run's demand forecast of one platform for a crop in a region in a week, in kg."""
+
+    __tablename__ = "weekly_demand"
+
+    platform_id: Mapped[str] = mapped_column(_id())
+    crop: Mapped[str] = mapped_column(_id())
+    region_id: Mapped[str] = mapped_column(_id())
+    week: Mapped[date] = mapped_column(Date)
+    demand_kg_p10: Mapped[float] = mapped_column(Double)
+    demand_kg_p50: Mapped[float] = mapped_column(Double)
+    demand_kg_p90: Mapped[float] = mapped_column(Double)
+
+
+class WeeklyBalance(_RunResult, Base):
+    """A run's supply against all platforms' demand for a crop in a region in a week."""
+
+    __tablename__ = "weekly_balance"
+
+    crop: Mapped[str] = mapped_column(_id())
+    region_id: Mapped[str] = mapped_column(_id())
+    week: Mapped[date] = mapped_column(Date)
+    supply_kg_p10: Mapped[float] = mapped_column(Double)
+    supply_kg_p50: Mapped[float] = mapped_column(Double)
+    supply_kg_p90: Mapped[float] = mapped_column(Double)
+    demand_kg_p10: Mapped[float] = mapped_column(Double)
+    demand_kg_p50: Mapped[float] = mapped_column(Double)
+    demand_kg_p90: Mapped[float] = mapped_column(Double)
+    surplus_kg_p50: Mapped[float] = mapped_column(Double)  # negative: shortfall
+    p_surplus: Mapped[float] = mapped_column(Double)
+    p_shortfall: Mapped[float] = mapped_column(Double)
