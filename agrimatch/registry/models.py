@@ -392,3 +392,68 @@ class WeeklyBalance(_RunResult, Base):
     surplus_kg_p50: Mapped[float] = mapped_column(Double)  # negative: shortfall
     p_surplus: Mapped[float] = mapped_column(Double)
     p_shortfall: Mapped[float] = mapped_column(Double)
+
+
+ApiKeyRole = Literal["device", "agronomist", "platform", "admin"]
+
+
+class ApiKey(Base):
+    """An API key: who holds it (role and scope), its secret's keyed hash, its life.
+
+    The key is ``agm_{id}_{secret}``; the id is public (lookup), the secret is
+    stored only as HMAC-SHA256 under the server's pepper (``agrimatch.auth``).
+    The scope columns match the role: a device key names its device, a
+    platform key its platform, an agronomist key its farms (a JSON list of
+    farm ids: a cooperative is the set of farms it advises); an admin key
+    names none.
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint("role IN ('device', 'agronomist', 'platform', 'admin')", name="role"),
+        CheckConstraint(
+            "(role = 'device' AND device_id IS NOT NULL AND platform_id IS NULL"
+            " AND farm_ids_json IS NULL)"
+            " OR (role = 'agronomist' AND farm_ids_json IS NOT NULL AND device_id IS NULL"
+            " AND platform_id IS NULL)"
+            " OR (role = 'platform' AND platform_id IS NOT NULL AND device_id IS NULL"
+            " AND farm_ids_json IS NULL)"
+            " OR (role = 'admin' AND device_id IS NULL AND platform_id IS NULL"
+            " AND farm_ids_json IS NULL)",
+            name="scope_matches_role",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[ApiKeyRole] = mapped_column(String(16))
+    # A key dies with what it speaks for.
+    device_id: Mapped[str | None] = mapped_column(
+        _id(), ForeignKey("devices.id", ondelete="CASCADE")
+    )
+    platform_id: Mapped[str | None] = mapped_column(
+        _id(), ForeignKey("platforms.id", ondelete="CASCADE")
+    )
+    farm_ids_json: Mapped[str | None] = mapped_column(Text)  # JSON list of farm ids
+    secret_hash: Mapped[str] = mapped_column(String(64))  # hex HMAC-SHA256
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeviceConfig(Base):
+    """A device's alert thresholds, set through the API; its interval is ``Device.interval_s``.
+
+    ``thresholds_json`` maps a sensor to ``{"min": x, "max": y}`` (either may
+    be null). The row exists once a config was set; what the device was told is
+    this plus the interval, published retained on its config topic.
+    """
+
+    __tablename__ = "device_configs"
+
+    device_id: Mapped[str] = mapped_column(
+        _id(), ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    thresholds_json: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(200))  # the key's name and id
