@@ -27,7 +27,7 @@ campaigns started naively on the first day of the harvest.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -451,17 +451,7 @@ def _merged(runs: list[tuple[str, str, ChainResult]]) -> ChainResult | None:
         ignore_index=True,
     )
     campaigns = [x for c, g, r in runs for x in r.campaigns if (x.crop, x.region) == (c, g)]
-    return ChainResult(
-        base.as_of,
-        base.model_version,
-        base.forecasts,
-        base.supply,
-        base.demand,
-        balance,
-        campaigns,
-        base.planting,
-        dict(base.metrics),
-    )
+    return replace(base, balance=balance, campaigns=campaigns, metrics=dict(base.metrics))
 
 
 def _actual_weekly(data: ChainData, year: int) -> pd.DataFrame:

@@ -13,57 +13,52 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from agrimatch.agronomy import CROPS
-from agrimatch.registry.models import FieldForecast, Recommendation
+from agrimatch.registry.repository import list_seasons
 from agrimatch.store import TelemetryStore
-from forecasting.balance import balance as make_balance
 from forecasting.campaign_uplift import estimate_uplifts
-from forecasting.campaigns import CampaignRecommendation, recommend_campaigns
+from forecasting.campaigns import CampaignRecommendation
 from forecasting.chain_data import (
     ChainData,
     history_key,
     load_chain_data,
     planned_seasons,
+    seasons_frame,
     split_seasons,
 )
 from forecasting.demand_data import weekly
 from forecasting.demand_model import DemandQuantileModel
 from forecasting.drivers import field_drivers
-from forecasting.economics import (
-    crop_economics,
-    current_plan,
-    past_yield_quantiles,
-    season_plan,
-)
+from forecasting.economics import past_yield_quantiles
+from forecasting.errors import ChainError
 from forecasting.features import FEATURE_COLUMNS, field_features, recorded_history
 from forecasting.frames import FIELD_SEASON_COLUMNS
-from forecasting.harvest import gdd_climatology, harvest_windows, weekly_supply
-from forecasting.jobs import JobCannotRun
+from forecasting.harvest import gdd_climatology, harvest_windows
 from forecasting.metrics import quantile_metrics
 from forecasting.model_store import ModelStoreError, list_models, load_model, save_model
-from forecasting.planting import (
-    PlantingConstraints,
-    PlantingInfeasible,
-    PlantingPlan,
-    Risk,
-    recommend_planting,
+from forecasting.planting import PlantingConstraints, PlantingPlan, Risk
+from forecasting.recommend import (
+    DEFAULT_PLANTING_RISK,
+    Market,
+    Outlook,
+    PlantingSettings,
+    outlook,
 )
 from forecasting.yield_model import YieldQuantileModel
 
 log = logging.getLogger(__name__)
 
-
-class ChainError(JobCannotRun):
-    """The chain cannot run as of this date (e.g. no harvested season to learn from)."""
+Progress = Callable[[str], None]
+"""Told the name of each stage of a long computation as it starts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,22 +68,36 @@ class ChainOptions:
     training_leads_days: tuple[int, ...] = (90, 60, 30)  # snapshots before each harvest peak
     min_training_seasons: int = 2
     planting_constraints: PlantingConstraints = field(default_factory=PlantingConstraints)
-    # Risk-aware: the mean margin blended with the mean of the worst tenth of yield years.
-    planting_risk: Risk = ("cvar", 0.1, 0.3)
+    planting_risk: Risk = DEFAULT_PLANTING_RISK
 
 
 @dataclass(slots=True)
 class ChainResult:
+    """What one forecast run found as of a date: per-field forecasts, weekly supply, the
+    demand forecast, the balance and the recommendations, and the market they were made in."""
+
     as_of: date
     model_version: str
-    forecasts: pd.DataFrame  # one row per current field-season
+    forecasts: pd.DataFrame  # one row per field-season in the ground or planned
     supply: pd.DataFrame
     demand: pd.DataFrame
     balance: pd.DataFrame
     campaigns: list[CampaignRecommendation]
     planting: PlantingPlan | None  # None when the planting LP had no solution (see metrics)
+    market: Market
     metrics: dict[str, float] = field(default_factory=dict)
     planting_error: str | None = None
+
+    def outlook(self) -> Outlook:
+        """The run's supply, balance and recommendations as a what-if baseline."""
+        return Outlook(
+            self.forecasts,
+            self.supply,
+            self.balance,
+            self.campaigns,
+            self.planting,
+            self.planting_error,
+        )
 
 
 def training_set(
@@ -134,11 +143,7 @@ def train_yield_model(
     options = options or ChainOptions()
     data = data.until(as_of)
     history, _ = split_seasons(data.seasons, as_of)
-    if history["year"].nunique() < options.min_training_seasons:
-        raise ChainError(
-            f"as of {as_of} the registry has {history['year'].nunique()} harvested season(s) "
-            f"with truth; the yield model needs {options.min_training_seasons}"
-        )
+    _require_history(history, as_of, options)
     X, y = training_set(data.daily, history, options.training_leads_days)
     if X.empty:
         raise ChainError(f"as of {as_of} no harvested season has telemetry to learn from")
@@ -182,22 +187,58 @@ def run_chain(
     *,
     model_dir: Path | None = None,
     options: ChainOptions | None = None,
+    progress: Progress | None = None,
 ) -> ChainResult:
     """Load what the chain reads, then forecast, balance and recommend as of ``as_of``.
 
     With ``model_dir`` the yield model is the stored one trained on the
     seasons known on ``as_of`` (trained and stored if there is none);
-    without, one is trained for this run. Persists nothing else.
+    without, one is trained for this run. Persists nothing else. Fails
+    before reading any telemetry when the registry alone shows the chain
+    cannot run (:func:`check_forecastable`).
     """
     options = options or ChainOptions()
-    first = as_of - timedelta(days=options.history_days)
-    data = load_chain_data(store, session, first, as_of)
+    report = progress or no_progress
+    check_forecastable(seasons_frame(list_seasons(session)), as_of, options)
+    report("loading telemetry and demand")
+    data = load_chain_data(store, session, as_of - timedelta(days=options.history_days), as_of)
+    report("yield model")
     trained = (
         current_yield_model(data, as_of, model_dir, options)
         if model_dir is not None
         else train_yield_model(data, as_of, options)
     )
-    return forecast_as_of(data, as_of, trained, options)
+    return forecast_as_of(data, as_of, trained, options, progress)
+
+
+def check_forecastable(seasons: pd.DataFrame, as_of: date, options: ChainOptions) -> None:
+    """Raise :class:`ChainError` naming the fix when the registry's seasons (``seasons_frame``)
+    cannot give a forecast as of ``as_of``: nothing in the ground or too little history."""
+    history, current = split_seasons(seasons, as_of)
+    _require_current(current, as_of)
+    _require_history(history, as_of, options)
+
+
+def _require_current(current: pd.DataFrame, as_of: date) -> None:
+    if current.empty:
+        raise ChainError(
+            f"no field-season is in progress on {as_of}: import fields with a season planted "
+            "by then (agrimatch import fields), or pick an --as-of date within a season"
+        )
+
+
+def _require_history(history: pd.DataFrame, as_of: date, options: ChainOptions) -> None:
+    seasons = history["year"].nunique()
+    if seasons < options.min_training_seasons:
+        raise ChainError(
+            f"as of {as_of} the registry has {seasons} harvested season(s) with truth; the "
+            f"yield model needs {options.min_training_seasons}: import past harvests "
+            "(agrimatch import harvests)"
+        )
+
+
+def no_progress(stage: str) -> None:
+    """A progress callback that says nothing."""
 
 
 def forecast_as_of(
@@ -205,87 +246,76 @@ def forecast_as_of(
     as_of: date,
     trained: TrainedYieldModel,
     options: ChainOptions | None = None,
+    progress: Progress | None = None,
 ) -> ChainResult:
-    """Forecast, balance and recommend as of ``as_of`` from loaded data. Pure."""
+    """Forecast, balance and recommend as of ``as_of`` from loaded data. Pure.
+
+    ``progress`` is told each stage as it starts."""
     options = options or ChainOptions()
     data = data.until(as_of)
     history, current = split_seasons(data.seasons, as_of)
-    if current.empty:
-        raise ChainError(f"no field-season is in progress on {as_of}")
+    _require_current(current, as_of)
+    report = progress or no_progress
+    report("forecasting fields")
     fields = pd.concat([current, planned_seasons(data.seasons, as_of, current)])
     forecasts = field_forecasts(data, fields, history, trained.model, as_of)
-    supply = weekly_supply(forecasts, loss_weeks=0.0)
-
-    demand_weekly = weekly(data.demand_daily)
-    origin = as_of - timedelta(days=as_of.weekday() + 7)  # the last whole week before as_of
-    if demand_weekly.empty:
-        raise ChainError(f"no platform demand recorded before {as_of}")
-    horizon_weeks = demand_horizon_weeks(forecasts, origin, options.horizon_weeks)
-    demand_model = DemandQuantileModel(max_horizon_weeks=horizon_weeks)
-    demand_model.fit(demand_weekly[demand_weekly["week"] <= origin], campaigns=data.campaigns)
-    demand = demand_model.forecast(demand_weekly, origin, horizon_weeks, campaigns=data.campaigns)
-
-    # Supply and demand meet per crop and region; the horizon is the demand's.
-    horizon_end = origin + timedelta(weeks=horizon_weeks)
-    supply_in = supply[(supply["week"] > origin) & (supply["week"] <= horizon_end)]
-    sold = set(map(tuple, demand[["crop", "region"]].drop_duplicates().to_numpy()))
-    supply_in = supply_in[
-        [(c, r) in sold for c, r in zip(supply_in["crop"], supply_in["region"], strict=True)]
-    ]
-    balance_frame = make_balance(supply_in, demand)
-    uplifts = estimate_uplifts(data.campaigns)
-    recommended = recommend_campaigns(
-        balance_frame, data.platforms, uplifts, CROPS, as_of, demand=demand
-    )
-    plan = season_plan(forecasts, data.seasons, history, as_of)
-    planting, planting_error = _plan_planting(plan, demand, demand_weekly, options)
+    report("forecasting demand")
+    market = chain_market(data, as_of, forecasts, options)
+    report("balance and recommendations")
+    result = outlook(forecasts, market)
     metrics = {
         "fields_forecast": float(len(forecasts)),
         "training_rows": trained.metrics.get("training_rows", float("nan")),
         "training_seasons": float(history["year"].nunique()),
         "in_sample_wape_p50": float(trained.metrics.get("wape_p50", float("nan"))),
-        "campaigns_recommended": float(len(recommended)),
-        "surplus_weeks": float((balance_frame["p_surplus"] > 0.5).sum())
-        if len(balance_frame)
+        "campaigns_recommended": float(len(result.campaigns)),
+        "surplus_weeks": float((result.balance["p_surplus"] > 0.5).sum())
+        if len(result.balance)
         else 0.0,
     }
-    if planting is not None:
-        metrics["planting_margin_change_cny"] = planting.summary.get(
+    if result.planting is not None:
+        summary = result.planting.summary
+        metrics["planting_margin_change_cny"] = summary.get(
             "expected_margin_cny_after", 0.0
-        ) - planting.summary.get("expected_margin_cny_before", 0.0)
+        ) - summary.get("expected_margin_cny_before", 0.0)
     return ChainResult(
-        as_of,
-        trained.version,
-        forecasts,
-        supply,
-        demand,
-        balance_frame,
-        recommended,
-        planting,
-        metrics,
-        planting_error,
+        as_of=as_of,
+        model_version=trained.version,
+        forecasts=forecasts,
+        supply=result.supply,
+        demand=market.demand,
+        balance=result.balance,
+        campaigns=result.campaigns,
+        planting=result.planting,
+        market=market,
+        metrics=metrics,
+        planting_error=result.planting_error,
     )
 
 
-def _plan_planting(
-    fields: pd.DataFrame,
-    demand: pd.DataFrame,
-    observed_weekly: pd.DataFrame,
-    options: ChainOptions,
-) -> tuple[PlantingPlan | None, str | None]:
-    """Next season's areas from this season's plan, yields and demand; an error, not a crash."""
-    economics = crop_economics(fields, demand, observed_weekly, CROPS)
-    try:
-        plan = recommend_planting(
-            current_plan(fields),
-            economics,
-            options.planting_constraints,
-            options.planting_risk,
-        )
-    except PlantingInfeasible as exc:  # the forecasts stand; the plan says why it is missing
-        log.warning("no planting plan: %s", exc)
-        return None, str(exc)
-    return plan, None
+def chain_market(
+    data: ChainData, as_of: date, forecasts: pd.DataFrame, options: ChainOptions
+) -> Market:
+    """The market the chain recommends in as of ``as_of``: the demand model's forecast
+    from the last whole week before it, long enough for ``forecasts``' harvests to sell
+    or spoil, with the observed prices, the platforms and the campaign history."""
+    known = data.until(as_of)
+    demand_weekly = weekly(known.demand_daily)
+    if demand_weekly.empty:
+        raise ChainError(f"no platform demand recorded before {as_of}")
+    origin = as_of - timedelta(days=as_of.weekday() + 7)  # the last whole week before as_of
+    horizon_weeks = demand_horizon_weeks(forecasts, origin, options.horizon_weeks)
+    demand_model = DemandQuantileModel(max_horizon_weeks=horizon_weeks)
+    demand_model.fit(demand_weekly[demand_weekly["week"] <= origin], campaigns=known.campaigns)
+    demand = demand_model.forecast(demand_weekly, origin, horizon_weeks, campaigns=known.campaigns)
+    return Market(
+        as_of=as_of,
+        demand=demand,
+        observed_weekly=demand_weekly,
+        platforms=known.platforms,
+        uplifts=estimate_uplifts(known.campaigns),
+        planting=PlantingSettings(options.planting_constraints, options.planting_risk),
+    )
 
 
 def field_forecasts(
@@ -360,109 +390,3 @@ def _drivers_by_field(drivers: pd.DataFrame, forecasts: pd.DataFrame) -> list[st
         json.dumps(keyed.get((f, g, y), []))
         for f, g, y in zip(forecasts["farm"], forecasts["field"], forecasts["year"], strict=True)
     ]
-
-
-def save_results(session: Session, run_id: int, result: ChainResult) -> None:
-    """Store a chain's forecasts and recommendations under job run ``run_id``.
-
-    Results are those of an as-of date and a model version: a rerun for both
-    (a manual run after the scheduled one, a retried job) replaces what an
-    earlier run saved for them, forecasts and recommendations alike.
-    """
-    for table in (FieldForecast, Recommendation):
-        session.execute(
-            delete(table).where(
-                table.as_of == result.as_of, table.model_version == result.model_version
-            )
-        )
-    for row in result.forecasts.itertuples(index=False):
-        session.add(
-            FieldForecast(
-                run_id=run_id,
-                as_of=result.as_of,
-                model_version=result.model_version,
-                farm_id=row.farm,
-                field_id=row.field,
-                year=int(row.year),
-                crop=row.crop,
-                yield_t_ha_p10=float(row.yield_t_ha_p10),
-                yield_t_ha_p50=float(row.yield_t_ha_p50),
-                yield_t_ha_p90=float(row.yield_t_ha_p90),
-                harvest_p10=row.harvest_p10,
-                harvest_p50=row.harvest_p50,
-                harvest_p90=row.harvest_p90,
-                drivers_json=row.drivers,
-            )
-        )
-    for rank, campaign in enumerate(result.campaigns, start=1):
-        session.add(
-            Recommendation(
-                run_id=run_id,
-                as_of=result.as_of,
-                model_version=result.model_version,
-                kind="campaign",
-                rank=rank,
-                crop=campaign.crop,
-                region_id=campaign.region,
-                body_json=json.dumps(_campaign_body(campaign), default=str),
-            )
-        )
-    if result.planting is not None:
-        for rank, (crop, region, body) in enumerate(_planting_bodies(result.planting), start=1):
-            session.add(
-                Recommendation(
-                    run_id=run_id,
-                    as_of=result.as_of,
-                    model_version=result.model_version,
-                    kind="planting",
-                    rank=rank,
-                    crop=crop,
-                    region_id=region,
-                    body_json=json.dumps(body, default=str),
-                )
-            )
-    session.flush()
-
-
-def _planting_bodies(plan: PlantingPlan) -> list[tuple[str, str, dict[str, Any]]]:
-    """Per crop and region: the regional change and each farm's, largest change first."""
-    bodies = []
-    farms = plan.farms
-    for row in plan.regions.itertuples(index=False):
-        mine = farms[(farms["region"] == row.region) & (farms["crop"] == row.crop)]
-        body = {
-            "current_ha": round(float(row.current_ha), 2),
-            "recommended_ha": round(float(row.recommended_ha), 2),
-            "change_ha": round(float(row.change_ha), 2),
-            "expected_price_cny_per_kg_before": round(
-                float(row.expected_price_cny_per_kg_before), 3
-            ),
-            "expected_price_cny_per_kg_after": round(float(row.expected_price_cny_per_kg_after), 3),
-            "expected_margin_cny_before": round(float(row.expected_margin_cny_before)),
-            "expected_margin_cny_after": round(float(row.expected_margin_cny_after)),
-            "risk": plan.risk,
-            "farms": [
-                {
-                    "farm": f.farm,
-                    "current_ha": round(float(f.current_ha), 2),
-                    "recommended_ha": round(float(f.recommended_ha), 2),
-                    "binding": list(f.binding),
-                    "reasons": list(f.reasons),
-                }
-                for f in mine.itertuples(index=False)
-            ],
-        }
-        bodies.append((str(row.crop), str(row.region), body))
-    return sorted(bodies, key=lambda b: -abs(b[2]["change_ha"]))
-
-
-def _campaign_body(campaign: CampaignRecommendation) -> dict[str, Any]:
-    return {
-        "platform": campaign.platform,
-        "start": campaign.start.isoformat(),
-        "end": campaign.end.isoformat(),
-        "target_kg": round(campaign.target_kg),
-        "expected_absorbed_kg": round(campaign.expected_absorbed_kg),
-        "value_at_risk_cny": round(campaign.value_at_risk_cny),
-        "reasons": list(campaign.reasons),
-    }

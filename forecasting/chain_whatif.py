@@ -1,10 +1,10 @@
-"""What-if on the real chain: the fitted yield model and climatology as the supply model.
+"""What-if on the real chain: the fitted yield model and climatology as the field model.
 
-:func:`chain_what_if` takes a chain run (its demand forecast and current
-fields) and a :class:`~forecasting.whatif.PlanChange`, and recomputes supply,
-balance, campaigns and planting for the changed plan with the same yield
-model and harvest climatology: areas and crops change the quantities,
-planting dates the features and the harvest windows. Nothing is saved.
+:func:`chain_what_if` takes a chain run (its forecasts and market) and a
+:class:`~forecasting.whatif.PlanChange`, and recomputes supply, balance,
+campaigns and planting for the changed plan with the same yield model and
+harvest climatology: areas and crops change the quantities, planting dates
+the features and the harvest windows. Nothing is saved.
 
 **Weather scenarios** (:data:`WEATHER_SCENARIOS`). The yield model reads the
 season observed so far; it has no weather forecast. A scenario therefore
@@ -23,15 +23,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from agrimatch.agronomy import CROPS
-from forecasting.campaign_uplift import estimate_uplifts
 from forecasting.chain import ChainResult, TrainedYieldModel, field_forecasts
 from forecasting.chain_data import ChainData, split_seasons
-from forecasting.demand_data import weekly
-from forecasting.economics import crop_economics, season_plan
+from forecasting.errors import InvalidRequest
 from forecasting.frames import FIELD_SEASON_COLUMNS
-from forecasting.harvest import weekly_supply
-from forecasting.whatif import PlanChange, RecommendationInputs, SupplyModel, WhatIf, what_if
+from forecasting.whatif import FieldModel, PlanChange, WhatIf, what_if
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,34 +69,28 @@ def reweather(daily: pd.DataFrame, fields: pd.DataFrame, shift: WeatherShift) ->
     return out
 
 
-def chain_supply_model(
-    data: ChainData, as_of: date, trained: TrainedYieldModel, demand: pd.DataFrame
-) -> SupplyModel:
-    """A supply model for :func:`~forecasting.whatif.what_if` backed by the chain's models.
-
-    Supply is kept to the crops, regions and weeks ``demand`` covers, as the
-    chain's own balance is.
-    """
+def chain_field_model(data: ChainData, as_of: date, trained: TrainedYieldModel) -> FieldModel:
+    """A field model for :func:`~forecasting.whatif.what_if` backed by the chain's models:
+    the yield model on the (re-weathered) telemetry so far, degree-day harvest windows."""
     known = data.until(as_of)
     history, _ = split_seasons(known.seasons, as_of)
-    sold = set(map(tuple, demand[["crop", "region"]].drop_duplicates().to_numpy()))
-    first, last = min(demand["week"]), max(demand["week"])
 
-    def supply(plan: pd.DataFrame, weather: str | None) -> pd.DataFrame:
+    def forecast(plan: pd.DataFrame, weather: str | None) -> pd.DataFrame:
         view = known
         if weather is not None:
-            if weather not in WEATHER_SCENARIOS:
-                raise ValueError(
-                    f"unknown weather scenario {weather!r}; known: {sorted(WEATHER_SCENARIOS)}"
-                )
-            view = replace(known, daily=reweather(known.daily, plan, WEATHER_SCENARIOS[weather]))
-        forecasts = field_forecasts(view, plan, history, trained.model, as_of, with_drivers=False)
-        weeks = weekly_supply(forecasts, loss_weeks=0.0)
-        keep = [(c, r) in sold for c, r in zip(weeks["crop"], weeks["region"], strict=True)]
-        weeks = weeks[keep]
-        return weeks[(weeks["week"] >= first) & (weeks["week"] <= last)].reset_index(drop=True)
+            view = replace(known, daily=reweather(known.daily, plan, weather_shift(weather)))
+        return field_forecasts(view, plan, history, trained.model, as_of, with_drivers=False)
 
-    return supply
+    return forecast
+
+
+def weather_shift(weather: str) -> WeatherShift:
+    """The named scenario's shift; an error naming the known ones otherwise."""
+    if weather not in WEATHER_SCENARIOS:
+        raise InvalidRequest(
+            f"unknown weather scenario {weather!r}; known: {', '.join(sorted(WEATHER_SCENARIOS))}"
+        )
+    return WEATHER_SCENARIOS[weather]
 
 
 def chain_what_if(
@@ -112,21 +102,10 @@ def chain_what_if(
 ) -> WhatIf:
     """``baseline``'s fields and those fields under ``change``, through the same models.
 
-    ``baseline`` is the chain's result as of ``as_of`` with ``trained`` (its
-    demand forecast, fields and economics are reused); returns both outlooks,
-    saved nowhere.
+    ``baseline`` is the chain's result as of ``as_of`` with ``trained``: its
+    outlook is the what-if's baseline, and its market (demand forecast, prices,
+    platforms, campaign history) the changed plan's too. Saved nowhere.
     """
-    known = data.until(as_of)
-    history, _ = split_seasons(known.seasons, as_of)
     plan = baseline.forecasts[list(FIELD_SEASON_COLUMNS)].reset_index(drop=True)
-    fields = season_plan(baseline.forecasts, known.seasons, history, as_of)
-    economics = crop_economics(fields, baseline.demand, weekly(known.demand_daily), CROPS)
-    inputs = RecommendationInputs(
-        demand=baseline.demand,
-        platforms=known.platforms,
-        uplifts=estimate_uplifts(known.campaigns),
-        as_of=as_of,
-        economics=economics,
-    )
-    model = chain_supply_model(data, as_of, trained, baseline.demand)
-    return what_if(plan, change, model, inputs)
+    model = chain_field_model(data, as_of, trained)
+    return what_if(plan, change, model, baseline.market, baseline=baseline.outlook())

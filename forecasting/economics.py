@@ -39,9 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import date
 
-import numpy as np
 import pandas as pd
 
 from agrimatch.agronomy import CropSpec
@@ -78,37 +76,6 @@ def current_plan(forecasts: pd.DataFrame) -> pd.DataFrame:
     )
     summed = frame.groupby(["farm", "region", "crop"], as_index=False, sort=True)["area_ha"].sum()
     return summed[list(_CURRENT_COLUMNS)].reset_index(drop=True)
-
-
-def season_plan(
-    forecasts: pd.DataFrame, seasons: pd.DataFrame, history: pd.DataFrame, as_of: date
-) -> pd.DataFrame:
-    """Every field-season of this season's years: the forecast ones and those still to plant.
-
-    On ``as_of`` some of a year's crops are in the ground (``forecasts``, with
-    their yield quantiles) and some are still to be sown (maize after the
-    garlic harvest): those come from ``seasons`` (the registry's plan, not
-    yet planted) with the P10 and median of their crop's past yields in the
-    region from ``history``. A farm's land is then all of it, not just what
-    happens to be growing. A crop with no past yields in its region is left
-    out (nothing to base its economics on).
-    """
-    columns = ["farm", "field", "region", "crop", "area_ha", "year",
-               "yield_t_ha_p10", "yield_t_ha_p50"]  # fmt: skip
-    _require(forecasts, columns, "forecasts")
-    if forecasts.empty:
-        return forecasts
-    years = set(forecasts["year"])
-    keys = ["farm", "field", "year"]
-    forecast = set(map(tuple, forecasts[keys].to_numpy()))
-    not_forecast = np.array([key not in forecast for key in map(tuple, seasons[keys].to_numpy())])
-    later = seasons[
-        seasons["year"].isin(years) & seasons["planted_on"].map(lambda d: d > as_of) & not_forecast
-    ]
-    stale = [c for c in YIELD_QUANTILE_COLUMNS if c in later]
-    later = later.drop(columns=stale)
-    later = later.merge(past_yield_quantiles(history), on=["crop", "region"], how="inner")
-    return pd.concat([forecasts[columns], later[columns]], ignore_index=True)
 
 
 def past_yield_quantiles(history: pd.DataFrame) -> pd.DataFrame:

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agrimatch.registry.models import JobRun
 from agrimatch.settings import SECRET_MASK
+from forecasting.errors import JobCannotRun
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +59,6 @@ RETRAIN = "retrain"
 
 Metrics = Mapping[str, float | str]
 JobFunc = Callable[[date, int], Metrics]  # (as-of date, run id) -> metrics
-
-
-class JobCannotRun(RuntimeError):
-    """The job cannot run as of its date, for a reason its message gives in full
-    (too little history, nothing in season): recorded and logged without a traceback."""
 
 
 @dataclass(frozen=True)

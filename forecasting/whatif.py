@@ -2,46 +2,30 @@
 
 A what-if takes a field plan (rows of ``FIELD_SEASON_COLUMNS``), applies a
 :class:`PlanChange` (areas scaled or set, crops swapped, planting dates
-shifted, a weather scenario named) and runs the same chain as the scheduled
-jobs: supply → :func:`~forecasting.balance.balance` →
-:func:`~forecasting.campaigns.recommend_campaigns` (and, when economics are
-given, :func:`~forecasting.planting.recommend_planting`). The supply step is
-a callable (:data:`SupplyModel`), so the chain can run on the fitted yield and
-harvest models in production and on a toy in a test; nothing here reads or
-writes a store. The result holds the baseline and the changed outlook side by
-side, with :func:`surplus_summary` to compare them.
+shifted, a weather scenario named), forecasts the changed fields with a
+:data:`FieldModel` and ends where the scheduled forecast ends:
+:func:`forecasting.recommend.outlook` gives the supply, the balance and the
+recommendations in the same :class:`~forecasting.recommend.Market`. The
+field model is a callable, so a what-if runs on the fitted yield and harvest
+models in production (:mod:`forecasting.chain_whatif`) and on a toy in a
+test; nothing here reads or writes a store. The result holds the baseline and
+the changed outlook side by side, with :func:`surplus_summary` to compare them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 
-from agrimatch.agronomy import CROPS, CropSpec
-from forecasting.balance import balance
-from forecasting.campaign_uplift import UpliftTable
-from forecasting.campaigns import (
-    CampaignRecommendation,
-    CampaignSettings,
-    Festival,
-    PlatformLike,
-    recommend_campaigns,
-)
-from forecasting.frames import SUPPLY_COLUMNS
-from forecasting.planting import (
-    CropEconomics,
-    PlantingConstraints,
-    PlantingPlan,
-    Risk,
-    recommend_planting,
-)
+from forecasting.recommend import Market, Outlook, outlook
 
-SupplyModel = Callable[[pd.DataFrame, str | None], pd.DataFrame]
-"""``(field plan, weather scenario or None) -> weekly supply (SUPPLY_COLUMNS)``."""
+FieldModel = Callable[[pd.DataFrame, str | None], pd.DataFrame]
+"""``(field plan, weather scenario or None) -> field forecasts``: the plan's rows with
+yield quantiles and a harvest window each (what :func:`~forecasting.recommend.outlook` takes)."""
 
 FieldKey = tuple[str, str]  # (farm, field)
 
@@ -61,35 +45,6 @@ class PlanChange:
     area_scale_by_crop: Mapping[str, float] = field(default_factory=dict)
     planting_shift_days_by_crop: Mapping[str, int] = field(default_factory=dict)
     weather: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RecommendationInputs:
-    """Everything the chain needs besides the plan and the supply model."""
-
-    demand: pd.DataFrame  # DEMAND_COLUMNS
-    platforms: Sequence[PlatformLike]
-    uplifts: UpliftTable
-    as_of: date
-    crops: Mapping[str, CropSpec] = field(default_factory=lambda: CROPS)
-    festivals: Sequence[Festival] | None = None
-    campaign_settings: CampaignSettings | None = None
-    economics: Sequence[CropEconomics] | None = None  # None: no planting recommendation
-    planting_constraints: PlantingConstraints | None = None
-    planting_risk: Risk = "mean"
-    seed: int = 0
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Outlook:
-    """Supply, balance and recommendations for one plan and weather."""
-
-    plan: pd.DataFrame
-    weather: str | None
-    supply: pd.DataFrame
-    balance: pd.DataFrame
-    campaigns: list[CampaignRecommendation]
-    planting: PlantingPlan | None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -141,52 +96,22 @@ def apply_plan_change(plan: pd.DataFrame, change: PlanChange) -> pd.DataFrame:
     return out
 
 
-def outlook(
-    plan: pd.DataFrame,
-    supply_model: SupplyModel,
-    inputs: RecommendationInputs,
-    weather: str | None = None,
-) -> Outlook:
-    """Supply, balance and recommendations for ``plan`` under ``weather``."""
-    supply = supply_model(plan, weather)
-    missing = [c for c in SUPPLY_COLUMNS if c not in supply.columns]
-    if missing:
-        raise ValueError(f"the supply model returned a frame without {missing}")
-    balanced = balance(supply, inputs.demand, crops=inputs.crops, seed=inputs.seed)
-    campaigns = recommend_campaigns(
-        balanced,
-        inputs.platforms,
-        inputs.uplifts,
-        inputs.crops,
-        inputs.as_of,
-        inputs.festivals,
-        demand=inputs.demand,
-        settings=inputs.campaign_settings,
-    )
-    planting = None
-    if inputs.economics is not None:
-        current = plan.groupby(["farm", "region", "crop"], as_index=False)["area_ha"].sum()
-        planting = recommend_planting(
-            current,
-            inputs.economics,
-            inputs.planting_constraints,
-            inputs.planting_risk,
-            seed=inputs.seed,
-        )
-    return Outlook(plan, weather, supply, balanced, campaigns, planting)
-
-
 def what_if(
     plan: pd.DataFrame,
     change: PlanChange,
-    supply_model: SupplyModel,
-    inputs: RecommendationInputs,
-    baseline_weather: str | None = None,
+    field_model: FieldModel,
+    market: Market,
+    baseline: Outlook | None = None,
 ) -> WhatIf:
-    """The outlook of ``plan`` and of ``plan`` with ``change``, computed and returned, not saved."""
-    baseline = outlook(plan, supply_model, inputs, baseline_weather)
-    weather = change.weather if change.weather is not None else baseline_weather
-    changed = outlook(apply_plan_change(plan, change), supply_model, inputs, weather)
+    """The outlook of ``plan`` and of ``plan`` with ``change``, computed and returned, not saved.
+
+    ``baseline``, when given, is ``plan``'s outlook already computed in ``market``
+    (the forecast run's own), and is not computed again.
+    """
+    changed_plan = apply_plan_change(plan, change)  # a bad change fails before any model runs
+    if baseline is None:
+        baseline = outlook(field_model(plan, None), market)
+    changed = outlook(field_model(changed_plan, change.weather), market)
     return WhatIf(baseline, changed)
 
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from agrimatch.cli.forecast_wiring import scheduler_jobs
 from agrimatch.registry import make_engine, session_factory
 from agrimatch.registry.models import FieldForecast, JobRun, Recommendation, Season
-from agrimatch.settings import Settings
-from forecasting.chain import ChainError, run_chain, save_results
+from forecasting.chain import ChainError, run_chain
 from forecasting.frames import BALANCE_COLUMNS
 from forecasting.jobs import FORECAST, record_run
 from forecasting.model_store import list_models
+from forecasting.results import save_results
+from forecasting.service import ForecastService
 
 AS_OF = date(2026, 4, 15)
 
@@ -166,7 +166,7 @@ def test_the_forecast_loads_the_model_stored_for_the_seasons_it_knows(world, tmp
 
 def test_a_scheduled_forecast_is_one_recorded_run_that_owns_its_results_a_rerun_replaces(world):
     store, sessions, root = world
-    jobs = scheduler_jobs(Settings(data_dir=root), store, sessions)
+    jobs = ForecastService(store, sessions, root / "models").scheduled_jobs()
     [job] = [j for j in jobs if j.name == FORECAST]
     with sessions() as session:
         runs_before = session.query(JobRun).count()
@@ -353,7 +353,8 @@ def test_a_long_keeping_glut_gets_a_campaign_before_it_spoils(world):
 def test_what_if_on_the_chain_reweathers_the_season_and_more_garlic_more_surplus(world):
     from forecasting.chain import forecast_as_of, train_yield_model
     from forecasting.chain_data import load_chain_data
-    from forecasting.chain_whatif import chain_supply_model, chain_what_if
+    from forecasting.chain_whatif import chain_field_model, chain_what_if
+    from forecasting.harvest import weekly_supply
     from forecasting.whatif import PlanChange
 
     store, sessions, _ = world
@@ -363,10 +364,10 @@ def test_what_if_on_the_chain_reweathers_the_season_and_more_garlic_more_surplus
     with threadpool_limits(1):
         trained = train_yield_model(data, AS_OF)
         baseline = forecast_as_of(data, AS_OF, trained)
-        supply = chain_supply_model(data, AS_OF, trained, baseline.demand)
+        fields = chain_field_model(data, AS_OF, trained)
         plan = baseline.forecasts[["farm", "field", "region", "crop", "soil", "area_ha", "year",
                                    "planted_on"]]  # fmt: skip
-        normal, dry = supply(plan, None), supply(plan, "drought")
+        normal, dry = (weekly_supply(fields(plan, w)) for w in (None, "drought"))
         bigger = chain_what_if(
             data, AS_OF, trained, baseline, PlanChange(area_scale_by_crop={"garlic": 1.5})
         )
@@ -387,7 +388,7 @@ def test_what_if_on_the_chain_reweathers_the_season_and_more_garlic_more_surplus
     assert compared["value_at_risk_cny_after"] >= compared["value_at_risk_cny_before"]
     assert bigger.changed.planting is not None
     with pytest.raises(ValueError, match="unknown weather scenario"):
-        supply(plan, "locusts")
+        fields(plan, "locusts")
     # Maize follows the garlic in June: planned in the registry, not in the ground yet,
     # and forecast all the same; sown three weeks later, it is harvested later.
     with threadpool_limits(1):

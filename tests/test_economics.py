@@ -15,7 +15,6 @@ from forecasting.economics import (
     WEEKS_PER_YEAR,
     crop_economics,
     current_plan,
-    season_plan,
 )
 from forecasting.frames import DEMAND_COLUMNS
 from forecasting.planting import CropEconomics, PlantingConstraints, recommend_planting
@@ -356,37 +355,3 @@ def test_snow_lotus_fruit_in_demand_well_beyond_production_goes_up():
     rows = plan.farms[plan.farms["crop"] == "snow_lotus_fruit"]
     assert all("max_change_up" in b for b in rows["binding"])
     assert all(r[0].startswith("more snow_lotus_fruit") for r in rows["reasons"])
-
-
-# --- the season's whole plan ---------------------------------------------------------------
-
-
-def test_the_season_plan_adds_the_crops_still_to_be_sown_with_past_yields():
-    seasons = pd.DataFrame(
-        [
-            # maize of the same year, sown after the as-of date: in the plan.
-            {"farm": "zm-01", "field": "f3", "region": "zhongmou", "crop": "maize",
-             "area_ha": 0.5, "year": 2024, "planted_on": date(2024, 6, 10)},
-            # next year's garlic: not this season.
-            {"farm": "zm-01", "field": "f1", "region": "zhongmou", "crop": "garlic",
-             "area_ha": 1.0, "year": 2025, "planted_on": date(2024, 10, 2)},
-            # tomato with no history in the region: nothing to base it on.
-            {"farm": "zm-02", "field": "f2", "region": "zhongmou", "crop": "tomato",
-             "area_ha": 0.7, "year": 2024, "planted_on": date(2024, 5, 1)},
-        ]
-    )  # fmt: skip
-    history = pd.DataFrame(
-        {
-            "crop": ["maize"] * 5 + ["garlic"],
-            "region": ["zhongmou"] * 6,
-            "yield_t_ha": [6.0, 7.0, 8.0, 9.0, 10.0, 15.0],
-        }
-    )
-    fields = GARLIC_FIELDS[GARLIC_FIELDS["crop"] == "garlic"]
-    plan = season_plan(fields, seasons, history, date(2024, 4, 1))
-    assert len(plan) == len(fields) + 1
-    maize = plan[plan["crop"] == "maize"].iloc[0]
-    assert maize["yield_t_ha_p50"] == pytest.approx(8.0)
-    assert maize["yield_t_ha_p10"] == pytest.approx(6.4)
-    assert maize["area_ha"] == 0.5
-    assert set(plan["year"]) == {2024}

@@ -28,9 +28,9 @@ from forecasting.planting import (
     linear_price_curve,
     recommend_planting,
 )
+from forecasting.recommend import Market, PlantingSettings
 from forecasting.whatif import (
     PlanChange,
-    RecommendationInputs,
     apply_plan_change,
     surplus_summary,
     what_if,
@@ -673,33 +673,34 @@ _DAYS_TO_HARVEST = {"garlic": 235, "maize": 110}
 _YIELD_T_HA = {"garlic": 16.0, "maize": 8.0}
 
 
-def _toy_supply(plan: pd.DataFrame, weather: str | None) -> pd.DataFrame:
-    """Area × yield, harvested over three weeks from planting + a fixed season length."""
+def _toy_fields(plan: pd.DataFrame, weather: str | None) -> pd.DataFrame:
+    """Each field's yield fixed per crop (a fifth less in a drought), harvested over two
+    weeks from planting + a fixed season length."""
     factor = 0.8 if weather == "drought" else 1.0
-    rows = []
-    for row in plan.itertuples():
-        harvest = pd.Timestamp(row.planted_on).date() + timedelta(days=_DAYS_TO_HARVEST[row.crop])
-        monday = harvest - timedelta(days=harvest.weekday())
-        kg = row.area_ha * _YIELD_T_HA[row.crop] * 1000 * factor
-        for k, share in enumerate((0.25, 0.5, 0.25)):
-            rows.append(
-                {
-                    "crop": row.crop,
-                    "region": row.region,
-                    "week": monday + timedelta(weeks=k),
-                    "kg": kg * share,
-                }
-            )
-    weekly = pd.DataFrame(rows).groupby(["crop", "region", "week"], as_index=False)["kg"].sum()
-    return pd.DataFrame(
-        {
-            "crop": weekly["crop"],
-            "region": weekly["region"],
-            "week": weekly["week"],
-            "supply_kg_p10": weekly["kg"] * 0.85,
-            "supply_kg_p50": weekly["kg"],
-            "supply_kg_p90": weekly["kg"] * 1.1,
-        }
+    out = plan.copy()
+    harvest = [
+        pd.Timestamp(p).date() + timedelta(days=_DAYS_TO_HARVEST[c])
+        for p, c in zip(plan["planted_on"], plan["crop"], strict=True)
+    ]
+    yields = plan["crop"].map(_YIELD_T_HA) * factor
+    out["yield_t_ha_p10"], out["yield_t_ha_p50"], out["yield_t_ha_p90"] = (
+        yields * 0.85,
+        yields,
+        yields * 1.1,
+    )
+    for column, days in (("harvest_p10", 0), ("harvest_p50", 7), ("harvest_p90", 14)):
+        out[column] = [h + timedelta(days=days) for h in harvest]
+    return out
+
+
+def _market(demand: pd.DataFrame, platforms, **kwargs) -> Market:
+    return Market(
+        as_of=AS_OF,
+        demand=demand,
+        observed_weekly=pd.DataFrame(),
+        platforms=platforms,
+        uplifts=estimate_uplifts([]),
+        **kwargs,
     )
 
 
@@ -733,11 +734,9 @@ def test_what_if_a_bigger_garlic_area_increases_the_surplus():
             _demand("maize", "zhongmou", weeks, {"pdd": 8_000.0}),
         ]
     )
-    inputs = RecommendationInputs(
-        demand=demand, platforms=[PDD, MEITUAN], uplifts=estimate_uplifts([]), as_of=AS_OF
-    )
+    market = _market(demand, [PDD, MEITUAN], planting=None)
     untouched = plan.copy()
-    result = what_if(plan, PlanChange(area_scale_by_crop={"garlic": 1.5}), _toy_supply, inputs)
+    result = what_if(plan, PlanChange(area_scale_by_crop={"garlic": 1.5}), _toy_fields, market)
     pd.testing.assert_frame_equal(plan, untouched)  # nothing changed in place
     compared = result.comparison().set_index("crop").loc["garlic"]
     assert compared["peak_surplus_kg_p50_after"] > compared["peak_surplus_kg_p50_before"]
@@ -761,11 +760,9 @@ def test_what_if_refuses_to_change_a_crop_the_plan_does_not_grow(change):
 def test_what_if_shifts_the_harvest_with_the_planting_date_and_weather_cuts_it():
     plan = _field_plan()
     demand = _demand("garlic", "zhongmou", _weeks(60, date(2024, 1, 1)), {"pdd": 8_000.0})
-    inputs = RecommendationInputs(
-        demand=demand, platforms=[PDD], uplifts=estimate_uplifts([]), as_of=AS_OF
-    )
+    market = _market(demand, [PDD], planting=None)
     change = PlanChange(planting_shift_days_by_crop={"garlic": 14}, weather="drought")
-    result = what_if(plan, change, _toy_supply, inputs)
+    result = what_if(plan, change, _toy_fields, market)
 
     def first_week(supply: pd.DataFrame) -> date:
         return supply.loc[supply["crop"] == "garlic", "week"].min()
@@ -800,14 +797,8 @@ def test_what_if_recommends_planting_for_the_changed_plan_without_touching_the_b
             price_curve=((0.0, 2.0), (1e6, 2.0)),
         ),
     ]
-    inputs = RecommendationInputs(
-        demand=demand,
-        platforms=[PDD],
-        uplifts=estimate_uplifts([]),
-        as_of=AS_OF,
-        economics=economics,
-    )
-    result = what_if(plan, PlanChange(area_scale_by_crop={"garlic": 1.5}), _toy_supply, inputs)
+    market = _market(demand, [PDD], economics=economics, planting=PlantingSettings(risk="mean"))
+    result = what_if(plan, PlanChange(area_scale_by_crop={"garlic": 1.5}), _toy_fields, market)
     assert result.baseline.planting is not None and result.changed.planting is not None
     before = _regional(result.baseline.planting, "garlic")
     after = _regional(result.changed.planting, "garlic")

@@ -12,12 +12,12 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.progress import TaskID
 from rich.table import Table
 
+from agrimatch.cli.common import console, err_console, settings_or_exit, setup_logging
+from agrimatch.cli.forecast_cmd import forecast_app
 from agrimatch.clock import make_clock
-from agrimatch.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
     name="agrimatch",
@@ -30,26 +30,8 @@ app.add_typer(config_app, name="config")
 
 T = TypeVar("T")
 
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-
-
-def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False)],
-    )
-    for noisy in ("amqtt", "transitions", "httpx", "httpcore", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+_settings = settings_or_exit
+_logging = setup_logging
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -311,163 +293,7 @@ def demo(
         raise typer.Exit(1)
 
 
-forecast_app = typer.Typer(
-    help="Yield, harvest, demand and balance forecasts.", no_args_is_help=True
-)
 app.add_typer(forecast_app, name="forecast")
-
-
-@forecast_app.command("run")
-def forecast_run(
-    as_of: Annotated[
-        str | None,
-        typer.Option("--as-of", help="Forecast as of this date (YYYY-MM-DD; default today)"),
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
-    """Run the chain once: forecasts, balance, campaign and planting recommendations, saved
-    with the model version and the as-of date in the registry."""
-    from datetime import date
-
-    from agrimatch.cli.forecast_wiring import run_forecast_job
-    from agrimatch.cli.wiring import open_configured_store, open_registry
-
-    _logging(verbose)
-    settings = _settings()
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-    except ValueError:
-        err_console.print(f"[red]error:[/] --as-of must be YYYY-MM-DD, not {as_of!r}")
-        raise typer.Exit(2) from None
-    store = open_configured_store(settings)
-    sessions = open_registry(settings)
-    try:
-        run, result = run_forecast_job(settings, store, sessions, day)
-    finally:
-        store.close()
-    if run.status != "ok" or result is None:
-        err_console.print(f"[red]forecast failed:[/] {run.error}")
-        raise typer.Exit(1)
-    table = Table(title=f"forecast as of {day} (run {run.id}, model {result.model_version})")
-    for column in ("farm", "field", "crop", "yield P10", "P50", "P90 t/ha", "harvest P50"):
-        table.add_column(column)
-    for row in result.forecasts.head(20).itertuples():
-        table.add_row(
-            row.farm,
-            row.field,
-            row.crop,
-            f"{row.yield_t_ha_p10:.1f}",
-            f"{row.yield_t_ha_p50:.1f}",
-            f"{row.yield_t_ha_p90:.1f}",
-            str(row.harvest_p50),
-        )
-    console.print(table)
-    if len(result.forecasts) > 20:
-        console.print(f"… and {len(result.forecasts) - 20} more fields")
-    campaigns = Table(title="campaign recommendations (by value at risk)")
-    for column in ("platform", "crop", "region", "start", "end", "target t", "value at risk CNY"):
-        campaigns.add_column(column)
-    for c in result.campaigns[:10]:
-        campaigns.add_row(
-            c.platform,
-            c.crop,
-            c.region,
-            str(c.start),
-            str(c.end),
-            f"{c.target_kg / 1000:,.0f}",
-            f"{c.value_at_risk_cny:,.0f}",
-        )
-    console.print(campaigns)
-    if result.planting is None:
-        err_console.print(f"[yellow]no planting plan:[/] {result.planting_error}")
-        return
-    planting = Table(title=f"next season's planting (risk {result.planting.risk})")
-    for column in ("crop", "region", "current ha", "recommended ha", "change", "price CNY/kg"):
-        planting.add_column(column)
-    for r in result.planting.regions.itertuples(index=False):
-        planting.add_row(
-            str(r.crop),
-            str(r.region),
-            f"{r.current_ha:,.1f}",
-            f"{r.recommended_ha:,.1f}",
-            f"{r.change_ha:+,.1f}",
-            f"{r.expected_price_cny_per_kg_before:.2f} → {r.expected_price_cny_per_kg_after:.2f}",
-        )
-    console.print(planting)
-
-
-@forecast_app.command("what-if")
-def forecast_what_if(
-    as_of: Annotated[
-        str | None,
-        typer.Option("--as-of", help="Forecast as of this date (YYYY-MM-DD; default today)"),
-    ] = None,
-    area: Annotated[
-        list[str] | None,
-        typer.Option("--area", help="CROP=FACTOR: scale that crop's area (repeat for more)"),
-    ] = None,
-    shift: Annotated[
-        list[str] | None,
-        typer.Option("--shift", help="CROP=DAYS: plant that crop later (or earlier if < 0)"),
-    ] = None,
-    weather: Annotated[
-        str | None,
-        typer.Option(help="Weather of the season so far: drought, heat_wave, wet_spell, frost"),
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
-    """Balance and recommendations for a changed plan or weather, next to today's; not saved."""
-    from datetime import date
-
-    from agrimatch.cli.forecast_wiring import parse_pairs, run_what_if
-    from agrimatch.cli.wiring import open_configured_store, open_registry
-    from forecasting.chain import ChainError
-    from forecasting.chain_whatif import WEATHER_SCENARIOS
-    from forecasting.whatif import PlanChange
-
-    _logging(verbose)
-    settings = _settings()
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-        change = PlanChange(
-            area_scale_by_crop=parse_pairs(area or [], float, "--area"),
-            planting_shift_days_by_crop=parse_pairs(shift or [], int, "--shift"),
-            weather=weather,
-        )
-    except ValueError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    if weather is not None and weather not in WEATHER_SCENARIOS:
-        err_console.print(f"[red]error:[/] --weather must be one of {sorted(WEATHER_SCENARIOS)}")
-        raise typer.Exit(2)
-    store = open_configured_store(settings)
-    sessions = open_registry(settings)
-    try:
-        result = run_what_if(settings, store, sessions, day, change)
-    except (ChainError, ValueError, KeyError) as exc:
-        err_console.print(f"[red]what-if failed:[/] {exc}")
-        raise typer.Exit(1) from None
-    finally:
-        store.close()
-    table = Table(title=f"what if, as of {day} (nothing saved)")
-    for column in ("crop", "region", "peak surplus t", "spoils t", "value at risk CNY",
-                   "campaigns"):  # fmt: skip
-        table.add_column(column)
-    compared = result.comparison()
-
-    def moved(column: str, scale: float = 1.0) -> list[str]:
-        pairs = zip(compared[f"{column}_before"], compared[f"{column}_after"], strict=True)
-        return [f"{a / scale:,.0f} → {b / scale:,.0f}" for a, b in pairs]
-
-    columns = [
-        moved("peak_surplus_kg_p50", 1000),
-        moved("surplus_at_risk_kg", 1000),
-        moved("value_at_risk_cny"),
-        moved("campaigns"),
-    ]
-    for k, (crop, region) in enumerate(zip(compared["crop"], compared["region"], strict=True)):
-        table.add_row(str(crop), str(region), *(column[k] for column in columns))
-    console.print(table)
 
 
 @app.command()
@@ -557,8 +383,7 @@ def scheduler(
     keeps their schedule; every run is recorded with its start, end, status and
     metrics (`job_runs`).
     """
-    from agrimatch.cli.forecast_wiring import scheduler_jobs
-    from agrimatch.cli.wiring import open_configured_store, open_registry
+    from agrimatch.cli.wiring import open_forecast_service
     from agrimatch.clock import to_datetime
     from agrimatch.registry import database_url
     from forecasting.jobs import build_scheduler, record_run
@@ -566,9 +391,9 @@ def scheduler(
     _logging(verbose)
     settings = _settings()
     clock = make_clock(settings.clock_start, settings.clock_speed)
-    store = open_configured_store(settings)
-    sessions = open_registry(settings)
-    jobs = scheduler_jobs(settings, store, sessions)
+    service = open_forecast_service(settings)
+    store, sessions = service.store, service.sessions
+    jobs = service.scheduled_jobs()
     try:
         if run_now is not None:
             chosen = {job.name: job for job in jobs}.get(run_now)

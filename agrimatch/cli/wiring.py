@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from forecasting.service import ForecastService
+
 from agrimatch.clock import Clock, RealClock
 from agrimatch.contract.telemetry import TimeLimits
 from agrimatch.mqtt import MqttEndpoint
@@ -73,3 +75,12 @@ def open_registry(settings: Settings) -> sessionmaker[Session]:
     engine = make_engine(database_url(settings))
     migrate(engine)
     return session_factory(engine)
+
+
+def open_forecast_service(settings: Settings) -> ForecastService:
+    """The forecast service on the configured store and registry, models in the data dir.
+    The caller closes ``service.store``."""
+    from forecasting.service import ForecastService
+
+    sessions = open_registry(settings)
+    return ForecastService(open_configured_store(settings), sessions, settings.data_dir / "models")

@@ -11,6 +11,7 @@ the migrated schema with the models on SQLite and PostgreSQL).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -23,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 ID = sa.String(64)
 
 
-def _run_columns(table: str) -> list[sa.SchemaItem]:
+def _run_columns(table: str) -> list[Any]:
     return [
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=False),

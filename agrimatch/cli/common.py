@@ -1,0 +1,81 @@
+"""What every command shares: the consoles, the settings (or a clean exit), logging, progress.
+
+Commands live in modules of their own (``forecast_cmd``, ``import_cmd``, ...);
+they import these instead of the app, so registering a command never makes
+an import cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from agrimatch.settings import Settings, SettingsError, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or exit 2 with the message naming the variable to fix."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def setup_logging(verbose: bool) -> None:
+    """Log to stderr through rich; third-party chatter only from warnings up."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+    )
+    for noisy in ("amqtt", "transitions", "httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``message`` as an error and return the exit to raise (``raise fail(...)``)."""
+    err_console.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def parse_day(value: str | None, option: str = "--as-of") -> date:
+    """``YYYY-MM-DD`` as a date (today when None); exit 2 naming the option otherwise."""
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option} must be YYYY-MM-DD, not {value!r}") from None
+
+
+@contextmanager
+def stage_spinner() -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr naming the running stage and the time so far; yields
+    ``report(stage)``. Each finished stage is left on its own line with its time."""
+    started = time.monotonic()
+    current: list[tuple[str, float]] = []
+    with err_console.status("starting", spinner="dots") as status:
+
+        def report(stage: str) -> None:
+            now = time.monotonic()
+            if current:
+                name, since = current[-1]
+                err_console.print(f"  {name} [dim]{now - since:.1f} s[/]", highlight=False)
+            current.append((stage, now))
+            status.update(f"{stage} [dim](at {now - started:.0f} s)[/]")
+
+        yield report
+        if current:
+            name, since = current[-1]
+            err_console.print(f"  {name} [dim]{time.monotonic() - since:.1f} s[/]", highlight=False)
