@@ -98,6 +98,7 @@ def test_backfill_records_truth_telemetry_demand_and_campaigns(embedded_store, s
         assert garlic.yield_t_ha > 0 and garlic.harvest_start <= garlic.harvest_end
         assert garlic.planted_on.year == 2021  # garlic is sown the autumn before its season
         assert garlic.quantity_t == pytest.approx(garlic.yield_t_ha * 3.0, rel=1e-6)
+        assert garlic.reported_by == "simulator" and garlic.reported_at is not None
         windows = [
             (_day_ms(s.planted_on), _day_ms(s.harvest_end) + 86_400_000)
             for s in seasons

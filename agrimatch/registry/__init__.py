@@ -34,6 +34,7 @@ from agrimatch.registry.models import (
     Season,
 )
 from agrimatch.registry.repository import (
+    CampaignFacts,
     ScenarioCounts,
     SeasonTruth,
     device_ids,
@@ -48,6 +49,7 @@ from agrimatch.registry.repository import (
     record_season_truth,
     seasons_with_truth,
     sync_crops,
+    upsert_rows,
     upsert_scenario,
 )
 
@@ -55,6 +57,7 @@ __all__ = [
     "MIGRATIONS_DIR",
     "Base",
     "Campaign",
+    "CampaignFacts",
     "CampaignSource",
     "Crop",
     "Device",
@@ -85,5 +88,6 @@ __all__ = [
     "seasons_with_truth",
     "session_factory",
     "sync_crops",
+    "upsert_rows",
     "upsert_scenario",
 ]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,7 +35,7 @@ from agrimatch.registry.models import (
     Region,
     Season,
 )
-from agrimatch.scenario import CampaignPlan, Scenario
+from agrimatch.scenario import Scenario
 
 DEFAULT_SENSOR_INTERVAL_S = 60.0  # the simulator's default sampling interval
 DEFAULT_CAMERA_INTERVAL_S = 3600.0  # a vegetation index changes over days, not minutes
@@ -77,6 +77,28 @@ class SeasonTruth:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:
                 raise ValueError(f"{name} must be within 0..1, got {value}")
+
+
+class CampaignFacts(Protocol):
+    """What a campaign row is written from: a scenario's ``CampaignPlan`` is one.
+
+    ``uplift`` must be above 0 and ``hangover`` within [0, 1) (the table's checks).
+    """
+
+    @property
+    def platform(self) -> str: ...
+    @property
+    def crop(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def start(self) -> date: ...
+    @property
+    def end(self) -> date: ...
+    @property
+    def uplift(self) -> float: ...
+    @property
+    def hangover(self) -> float: ...
 
 
 # -- ids ---------------------------------------------------------------------
@@ -141,6 +163,26 @@ def _upsert(
     else:
         upsert = stmt.on_conflict_do_nothing(index_elements=list(keys))
     session.execute(upsert, list(rows))
+
+
+def upsert_rows(
+    session: Session,
+    model: type[Base],
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    *,
+    update: Sequence[str] | None = None,
+    only_where: ColumnElement[bool] | None = None,
+) -> None:
+    """INSERT ``rows`` into ``model``'s table; where ``keys`` conflict, update the ``update``
+    columns (default: all the rows give but the keys), only where ``only_where`` holds.
+
+    Idempotent and safe from two processes at once, like the upserts here; for
+    writers outside this module (the CSV imports). Expires the session's
+    objects, since Core statements bypass them.
+    """
+    _upsert(session, model, rows, keys, update=update, only_where=only_where)
+    session.expire_all()
 
 
 def sync_crops(session: Session) -> int:
@@ -238,12 +280,21 @@ def upsert_scenario(
 
 
 def record_season_truth(
-    session: Session, farm_id: str, field_id: str, year: int, truth: SeasonTruth
+    session: Session,
+    farm_id: str,
+    field_id: str,
+    year: int,
+    truth: SeasonTruth,
+    *,
+    reported_by: str | None = None,
+    reported_at: datetime | None = None,
 ) -> Season:
-    """Set the truth of a field's season (replacing any earlier truth).
+    """Set the truth of a field's season (replacing any earlier truth), and who reported it.
 
     A season not planned yet is created from the field's current plan.
-    Raises ``RegistryError`` for an unknown field.
+    ``reported_at`` defaults to now (UTC); recording the same truth from the
+    same reporter again keeps the first ``reported_at``, so a re-import is
+    not a new report. Raises ``RegistryError`` for an unknown field.
     """
     season = session.scalar(
         select(Season).where(
@@ -263,6 +314,14 @@ def record_season_truth(
             area_ha=field.area_ha,
         )
         session.add(season)
+    same_report = (
+        season.reported_at is not None
+        and season.reported_by == reported_by
+        and _truth_of(season) == truth
+    )
+    if not same_report:
+        season.reported_by = reported_by
+        season.reported_at = reported_at or datetime.now(UTC)
     season.yield_t_ha = truth.yield_t_ha
     season.quantity_t = truth.quantity_t
     season.harvest_start = truth.harvest_start
@@ -272,6 +331,27 @@ def record_season_truth(
     season.heat_stress = truth.heat_stress
     session.flush()
     return season
+
+
+def _truth_of(season: Season) -> SeasonTruth | None:
+    """The truth recorded on ``season``, or None."""
+    if (
+        season.yield_t_ha is None
+        or season.quantity_t is None
+        or season.harvest_start is None
+        or season.harvest_peak is None
+        or season.harvest_end is None
+    ):
+        return None
+    return SeasonTruth(
+        yield_t_ha=season.yield_t_ha,
+        quantity_t=season.quantity_t,
+        harvest_start=season.harvest_start,
+        harvest_peak=season.harvest_peak,
+        harvest_end=season.harvest_end,
+        water_stress=season.water_stress,
+        heat_stress=season.heat_stress,
+    )
 
 
 def _season_filters(crop: str | None, region_id: str | None) -> list[ColumnElement[bool]]:
@@ -375,7 +455,7 @@ def list_devices(
 
 
 def record_campaigns(
-    session: Session, plans: Iterable[CampaignPlan], *, source: CampaignSource = "history"
+    session: Session, plans: Iterable[CampaignFacts], *, source: CampaignSource = "history"
 ) -> list[Campaign]:
     """Write campaigns (history, or recommendations); idempotent, keyed by platform, crop,
     region, start and source. Returns their rows, in the order given.
@@ -429,19 +509,22 @@ def record_campaigns(
 
 
 def record_campaign_outcome(
-    session: Session, campaign_id: int, *, volume_kg: float, absorbed_kg: float
+    session: Session, campaign_id: int, *, volume_kg: float, absorbed_kg: float | None = None
 ) -> Campaign:
     """Set what a campaign sold (``volume_kg``) and how much surplus it cleared (``absorbed_kg``).
 
-    Raises ``RegistryError`` for an unknown campaign.
+    ``absorbed_kg`` None keeps what is recorded: sales history tells what sold,
+    not whether it would otherwise have gone unsold. Raises ``RegistryError``
+    for an unknown campaign.
     """
-    if volume_kg < 0 or absorbed_kg < 0:
+    if volume_kg < 0 or (absorbed_kg is not None and absorbed_kg < 0):
         raise ValueError("volume_kg and absorbed_kg must not be negative")
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise RegistryError(f"no campaign {campaign_id}")
     campaign.volume_kg = volume_kg
-    campaign.absorbed_kg = absorbed_kg
+    if absorbed_kg is not None:
+        campaign.absorbed_kg = absorbed_kg
     session.flush()
     return campaign
 

@@ -37,6 +37,8 @@ from firmware_sim.signals import sample
 from firmware_sim.world.season import SeasonTruth, simulate_field_season
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
+# Who the registry says reported a simulated harvest (an agronomist's name for imported ones).
+SIMULATOR_REPORTER = "simulator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +206,12 @@ def backfill(
         with sessions.begin() as session:
             for truth in truths:
                 repository.record_season_truth(
-                    session, truth.farm, truth.field, year, _registry_truth(truth)
+                    session,
+                    truth.farm,
+                    truth.field,
+                    year,
+                    _registry_truth(truth),
+                    reported_by=SIMULATOR_REPORTER,
                 )
 
     report.demand_points = _backfill_demand(scenario, report.years, store, options, tell)
@@ -272,6 +279,7 @@ def _record_campaigns(scenario: Scenario, years: list[int], sessions: sessionmak
 
 
 __all__ = [
+    "SIMULATOR_REPORTER",
     "BackfillOptions",
     "BackfillReport",
     "MqttSink",

@@ -1,6 +1,8 @@
 """Demand series into the telemetry store, until platforms push demand through the API.
 
-A day's demand is one point: measurement ``demand``, tags ``platform``,
+A day's demand is one point (built by the kernel's
+:func:`agrimatch.store.measurements.demand_point`, which the CSV demand import
+uses too): measurement ``demand``, tags ``platform``,
 ``crop``, ``region``; fields ``quantity_kg`` (float), ``orders`` (integer)
 and ``price`` (float, CNY per kg); stamped at the start of the day in
 China's time zone (00:00 Asia/Shanghai), in UTC milliseconds, because that is
@@ -10,16 +12,14 @@ the day a platform reports sales for.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date
 from itertools import islice
-from zoneinfo import ZoneInfo
 
-from agrimatch.store.measurements import DEMAND_MEASUREMENT
+from agrimatch.store.measurements import DEMAND_MEASUREMENT, china_day_start_ms, demand_point
 from agrimatch.store.port import Point, Rejected, StoreError, TelemetryStore
 from firmware_sim.market.demand import DemandSeries
 
 MEASUREMENT = DEMAND_MEASUREMENT
-_CHINA = ZoneInfo("Asia/Shanghai")
 
 
 class DemandRejected(StoreError):
@@ -37,24 +37,20 @@ class DemandRejected(StoreError):
 
 def day_start_ms(day: date) -> int:
     """00:00 of ``day`` in Asia/Shanghai, as UTC epoch milliseconds."""
-    # Through zoneinfo rather than a fixed +8 h: China kept summer time 1986-1991.
-    midnight = datetime(day.year, day.month, day.day, tzinfo=_CHINA)
-    return int(midnight.timestamp()) * 1000
+    return china_day_start_ms(day)
 
 
 def demand_points(series: DemandSeries) -> list[Point]:
-    """One ``demand`` point per day of ``series``."""
-    tags = {"platform": series.platform, "crop": series.crop, "region": series.region}
+    """One ``demand`` point per day of ``series`` (the kernel's :func:`demand_point`)."""
     return [
-        Point(
-            MEASUREMENT,
-            tags,
-            {
-                "quantity_kg": float(quantity),
-                "orders": int(orders),
-                "price": float(price),
-            },
-            day_start_ms(day),
+        demand_point(
+            series.platform,
+            series.crop,
+            series.region,
+            day,
+            quantity_kg=float(quantity),
+            orders=int(orders),
+            price_cny_per_kg=float(price),
         )
         for day, quantity, orders, price in zip(
             series.days,
