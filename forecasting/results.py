@@ -345,7 +345,7 @@ def forecast_dates(session: Session, limit: int = 50) -> list[date]:
 
 def read_results(session: Session, run: JobRun) -> ForecastResults:
     """Everything ``run`` stored, as public result types."""
-    regions = dict(session.execute(select(Farm.id, Farm.region_id)).tuples().all())
+    regions = {farm: region for farm, region in session.execute(select(Farm.id, Farm.region_id))}
     fields = tuple(
         FieldForecastResult(
             farm=f.farm_id,
