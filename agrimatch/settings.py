@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SECRET_MASK = "********"
 
@@ -68,6 +69,27 @@ class Settings(BaseSettings):
     ingest_retry_max_s: float = Field(default=10.0, gt=0)
     ingest_stats_interval_s: float = Field(default=30.0, gt=0)
 
+    api_host: str = Field(default="127.0.0.1", description="Address `agrimatch serve` binds")
+    api_port: int = Field(default=8080, ge=1, le=65_535, description="Port `agrimatch serve` binds")
+    # NoDecode: a plain comma-separated list in the environment, not only JSON.
+    api_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (comma-separated); empty: none",
+    )
+    api_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest request body"
+    )
+    api_key_pepper: SecretStr | None = Field(
+        default=None,
+        description="Server secret mixed into every API key hash; changing it revokes all keys",
+    )
+    api_store_wait_s: float = Field(
+        default=2.0, ge=0, le=60, description="How long a request retries an unavailable store"
+    )
+    api_retry_after_s: int = Field(
+        default=10, ge=1, le=3600, description="Retry-After of a 503 while the store is down"
+    )
+
     clock_speed: float = Field(default=1.0, gt=0, description="Simulated seconds per real second")
     clock_start: datetime | None = Field(
         default=None, description="Simulated time at start (ISO 8601); unset: now"
@@ -96,6 +118,25 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must look like http://host:8086 or https://...")
         return value.rstrip("/")
+
+    @field_validator("api_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if origin != "*" and (parts.scheme not in ("http", "https") or not parts.hostname):
+                raise ValueError(f"origin {origin!r} must look like https://host[:port] or *")
+        return [origin.rstrip("/") for origin in value]
 
     @field_validator("mqtt_protocol")
     @classmethod
