@@ -1,0 +1,29 @@
+"""What the app's lifespan opens once and every request shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from agrimatch.clock import Clock
+from agrimatch.settings import Settings
+from agrimatch.store import TelemetryStore
+from api.broker import ConfigPublisher
+from api.metrics import ApiMetrics
+from api.telemetry import HttpTelemetry, RecentDeadLetters
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """The app's services; ``publisher`` is None when no broker is configured."""
+
+    settings: Settings
+    store: TelemetryStore
+    sessions: sessionmaker[Session]
+    clock: Clock
+    telemetry: HttpTelemetry
+    dead_letters: RecentDeadLetters
+    publisher: ConfigPublisher | None
+    key_pepper: bytes
+    metrics: ApiMetrics

@@ -1,0 +1,111 @@
+"""Dependencies as typed aliases: a route declares what it needs in its signature.
+
+``SettingsDep``, ``StoreDep``, ``SessionDep`` (a registry session, closed after
+the request), ``CurrentKey`` (the caller's API key, 401 without a valid one)
+and role guards: ``require_role("admin", "agronomist")`` or the aliases
+``AdminKey``, ``DeviceKey``, ``ManagerKey`` (admin or agronomist).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from agrimatch.auth import ApiKeyInfo, Role, authenticate
+from agrimatch.settings import Settings
+from agrimatch.store import TelemetryStore
+from api.context import ApiContext
+from api.errors import ProblemError
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key, `Authorization: Bearer agm_<id>_<secret>` (`agrimatch keys create`)",
+)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="agrimatch"'}
+
+
+def get_context(request: Request) -> ApiContext:
+    """The services the lifespan opened."""
+    context: ApiContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[ApiContext, Depends(get_context)]
+
+
+def get_settings(context: ContextDep) -> Settings:
+    return context.settings
+
+
+def get_store(context: ContextDep) -> TelemetryStore:
+    return context.store
+
+
+def get_session(context: ContextDep) -> Iterator[Session]:
+    """A registry session for the request; the route commits what it writes."""
+    with context.sessions() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[TelemetryStore, Depends(get_store)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def current_key(
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKeyInfo:
+    """The caller's live API key; a 401 problem without one."""
+    if credentials is None:
+        raise ProblemError(
+            401,
+            "an API key is required: Authorization: Bearer agm_<id>_<secret>",
+            slug="unauthorized",
+            title="Unauthorized",
+            headers=_CHALLENGE,
+        )
+    # A session of its own: the last-used note commits whatever the route does.
+    with context.sessions.begin() as session:
+        key = authenticate(session, credentials.credentials, context.key_pepper)
+    if key is None:
+        # One answer for unknown, wrong and revoked keys: nothing to probe.
+        raise ProblemError(
+            401,
+            "the API key is not valid (unknown, wrong or revoked)",
+            slug="unauthorized",
+            title="Unauthorized",
+            headers=_CHALLENGE,
+        )
+    return key
+
+
+CurrentKey = Annotated[ApiKeyInfo, Depends(current_key)]
+
+
+def require_role(*roles: Role | str) -> Callable[[ApiKeyInfo], ApiKeyInfo]:
+    """A dependency admitting keys of ``roles`` only (403 problem for the others)."""
+    allowed = frozenset(Role(r) for r in roles)
+    names = " or ".join(sorted(r.value for r in allowed))
+
+    def guard(key: CurrentKey) -> ApiKeyInfo:
+        if key.role not in allowed:
+            raise ProblemError(
+                403,
+                f"this takes a key of role {names}; this key's role is {key.role.value}",
+                slug="forbidden",
+                title="Forbidden",
+            )
+        return key
+
+    return guard
+
+
+AdminKey = Annotated[ApiKeyInfo, Depends(require_role(Role.ADMIN))]
+DeviceKey = Annotated[ApiKeyInfo, Depends(require_role(Role.DEVICE))]
+ManagerKey = Annotated[ApiKeyInfo, Depends(require_role(Role.ADMIN, Role.AGRONOMIST))]
