@@ -90,6 +90,8 @@ class CampaignResult:
     expected_absorbed_kg: float
     value_saved_cny: float
     surplus_value_at_risk_cny: float
+    surplus_at_risk_kg: float  # of the whole episode, as the value
+    spoils_from: date | None  # the week the episode's stock starts to spoil unsold
     reasons: tuple[str, ...] = ()
 
 
@@ -286,6 +288,8 @@ def _campaign_body(campaign: CampaignRecommendation) -> dict[str, Any]:
         "expected_absorbed_kg": round(campaign.expected_absorbed_kg),
         "value_saved_cny": round(campaign.value_saved_cny),
         "value_at_risk_cny": round(campaign.value_at_risk_cny),
+        "surplus_at_risk_kg": round(campaign.surplus_at_risk_kg),
+        "spoils_from": campaign.spoils_from.isoformat(),
         "reasons": list(campaign.reasons),
     }
 
@@ -414,6 +418,8 @@ def _campaign(row: Recommendation) -> CampaignResult:
         # Runs stored before this field existed: unknown, not the episode's value.
         value_saved_cny=float(body.get("value_saved_cny", float("nan"))),
         surplus_value_at_risk_cny=float(body["value_at_risk_cny"]),
+        surplus_at_risk_kg=float(body.get("surplus_at_risk_kg", float("nan"))),
+        spoils_from=date.fromisoformat(body["spoils_from"]) if "spoils_from" in body else None,
         reasons=tuple(body.get("reasons", ())),
     )
 

@@ -36,7 +36,7 @@ Verbose = Annotated[bool, typer.Option("--verbose", "-v")]
 def forecast_run(as_of: AsOf = None, limit: Limit = 20, verbose: Verbose = False) -> None:
     """Run the chain once and save it: forecasts, supply vs demand, campaign and planting
     recommendations (then printed as `forecast show` prints them)."""
-    from agrimatch.cli.forecast_views import print_results
+    from agrimatch.cli.forecast_views import print_results, wide
     from agrimatch.cli.wiring import open_forecast_service
     from forecasting.errors import ChainError
 
@@ -54,7 +54,7 @@ def forecast_run(as_of: AsOf = None, limit: Limit = 20, verbose: Verbose = False
         service.store.close()
     if results is None:
         raise fail(f"forecast failed: {run.run.error}", 1)
-    print_results(results, console, limit)
+    print_results(results, wide(console), limit)
 
 
 @forecast_app.command("show")
@@ -72,7 +72,13 @@ def forecast_show(
 ) -> None:
     """Print the latest stored forecast run: campaigns by date with platform, window, volume
     and reason; planting per farm with the reason; supply vs demand per week; field forecasts."""
-    from agrimatch.cli.forecast_views import CSV_TABLES, print_results, results_csv, results_json
+    from agrimatch.cli.forecast_views import (
+        CSV_TABLES,
+        print_results,
+        results_csv,
+        results_json,
+        wide,
+    )
     from agrimatch.cli.wiring import open_forecast_service
 
     if as_json and as_csv:
@@ -93,7 +99,7 @@ def forecast_show(
     elif as_csv:
         typer.echo(results_csv(results, table), nl=False)
     else:
-        print_results(results, console, limit)
+        print_results(results, wide(console), limit)
 
 
 @forecast_app.command("what-if")
@@ -114,7 +120,7 @@ def forecast_what_if(
     verbose: Verbose = False,
 ) -> None:
     """Balance and recommendations for a changed plan or weather, next to today's; not saved."""
-    from agrimatch.cli.forecast_views import print_what_if
+    from agrimatch.cli.forecast_views import print_what_if, wide
     from agrimatch.cli.wiring import open_forecast_service
     from forecasting.errors import ChainError, InvalidRequest
     from forecasting.whatif import PlanChange
@@ -141,7 +147,7 @@ def forecast_what_if(
     finally:
         service.store.close()
     err_console.print("")
-    print_what_if(result, day, console)
+    print_what_if(result, day, wide(console))
 
 
 def parse_pairs(values: list[str], kind: Callable[[str], T], what: str) -> dict[str, T]:

@@ -18,10 +18,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from forecasting.results import ForecastResults
+from forecasting.results import CampaignResult, ForecastResults
 from forecasting.whatif import WhatIf
 
 CSV_TABLES = ("campaigns", "planting", "balance", "fields", "supply", "demand")
+
+
+def wide(console: Console) -> Console:
+    """``console``, or a wide one when output goes to a file or a pipe (rich would wrap
+    the tables at 80 columns there)."""
+    return console if console.is_terminal else Console(width=160)
 
 
 def print_results(results: ForecastResults, out: Console, limit: int = 20) -> None:
@@ -56,10 +62,22 @@ def _campaigns(results: ForecastResults, out: Console, limit: int) -> None:
             f"{c.target_kg / 1000:,.0f}",
             f"{c.expected_absorbed_kg / 1000:,.0f}",
             "?" if math.isnan(c.value_saved_cny) else f"{c.value_saved_cny:,.0f}",
-            c.reasons[0] if c.reasons else "",
+            _campaign_why(c),
         )
     out.print(table)
     _more(out, len(results.campaigns), limit, "campaigns")
+
+
+def _campaign_why(campaign: CampaignResult) -> str:
+    """The surplus the campaign is for, and the festival it meets (the rest: --json)."""
+    parts = []
+    if campaign.spoils_from is not None and not math.isnan(campaign.surplus_at_risk_kg):
+        parts.append(
+            f"{campaign.surplus_at_risk_kg / 1000:,.0f} t would spoil unsold from "
+            f"{campaign.spoils_from}"
+        )
+    parts.extend(r for r in campaign.reasons if r.startswith("overlaps"))
+    return "; ".join(parts) or (campaign.reasons[0] if campaign.reasons else "")
 
 
 def _planting(results: ForecastResults, out: Console, limit: int) -> None:
@@ -82,12 +100,15 @@ def _planting(results: ForecastResults, out: Console, limit: int) -> None:
         )
     out.print(regional)
     _more(out, len(results.planting), limit, "crops and regions")
-    # The farms that move first: they are the advice; the rest keep their area.
+    # The farms that move are the advice; the rest keep their area.
     farms = sorted(
-        ((p, f) for p in results.planting for f in p.farms),
+        ((p, f) for p in results.planting for f in p.farms if abs(f.change_ha) >= 0.005),
         key=lambda pf: -abs(pf[1].change_ha),
     )
-    table = Table(title="per farm, largest change first", title_justify="left")
+    if not farms:
+        out.print("every farm keeps its area of every crop")
+        return
+    table = Table(title="farms that change, largest change first", title_justify="left")
     for column in ("farm", "crop", "now ha", "next ha", "change"):
         table.add_column(column, justify="left" if column in ("farm", "crop") else "right")
     table.add_column("why", ratio=1)
@@ -102,18 +123,21 @@ def _planting(results: ForecastResults, out: Console, limit: int) -> None:
         )
     out.print(table)
     _more(out, len(farms), limit, "farm changes")
+    kept = sum(len(p.farms) for p in results.planting) - len(farms)
+    if kept:
+        out.print(f"{kept} farm-crops keep their area (--json or --csv --table planting: why)")
 
 
 def _balance(results: ForecastResults, out: Console, limit: int) -> None:
-    # The weeks that matter: something is harvested or the balance leans to a surplus.
-    weeks = [b for b in results.balance if b.supply_kg_p50 > 0 or b.p_surplus > 0.5]
+    # The weeks that matter: the harvest comes in (after it, the balance is the stock).
+    weeks = [b for b in results.balance if b.supply_kg_p50 >= 100.0]
     if not weeks:
         out.print("supply vs demand: no harvest of a crop the platforms sell within the horizon")
         return
     table = Table(title="supply vs demand per week (t, P50 with P10–P90)", title_justify="left")
     for column in ("week", "crop", "region"):
         table.add_column(column)
-    for column in ("supply", "demand", "surplus", "P(surplus)"):
+    for column in ("supply", "demand", "in store", "P(surplus)"):
         table.add_column(column, justify="right")
     for b in weeks[:limit]:
         table.add_row(
