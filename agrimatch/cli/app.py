@@ -17,6 +17,8 @@ from rich.table import Table
 
 from agrimatch.cli.common import console, err_console, settings_or_exit, setup_logging
 from agrimatch.cli.forecast_cmd import forecast_app
+from agrimatch.cli.keys_cmd import keys_app
+from agrimatch.cli.serve_cmd import serve
 from agrimatch.clock import make_clock
 
 app = typer.Typer(
@@ -294,6 +296,8 @@ def demo(
 
 
 app.add_typer(forecast_app, name="forecast")
+app.add_typer(keys_app, name="keys")
+app.command("serve")(serve)
 
 
 @app.command()
