@@ -32,9 +32,6 @@ app.add_typer(config_app, name="config")
 
 T = TypeVar("T")
 
-_settings = settings_or_exit
-_logging = setup_logging
-
 
 def _stop_on_signals(stop: threading.Event) -> None:
     def handler(signum: int, frame: object) -> None:
@@ -64,7 +61,7 @@ def _stage_progress() -> Iterator[Callable[[str, int, int], None]]:
 @config_app.command("show")
 def config_show() -> None:
     """Print the effective settings (from AGRIMATCH_* and .env), secrets masked."""
-    settings = _settings()
+    settings = settings_or_exit()
     table = Table("setting", "variable", "value")
     for name, value in settings.masked().items():
         table.add_row(name, f"AGRIMATCH_{name.upper()}", "" if value is None else str(value))
@@ -92,8 +89,8 @@ def ingest(
     """
     from agrimatch.cli.wiring import build_ingest, open_configured_store
 
-    _logging(verbose)
-    settings = _settings()
+    setup_logging(verbose)
+    settings = settings_or_exit()
     if settings.mqtt_embedded:
         err_console.print(
             "[red]error:[/] AGRIMATCH_MQTT_URL is unset: `agrimatch ingest` needs a broker "
@@ -157,8 +154,8 @@ def sim(
     from agrimatch.cli.fleet_wiring import fleet_specs, run_fleet_until
     from agrimatch.mqtt import MqttEndpoint
 
-    _logging(verbose)
-    settings = _settings()
+    setup_logging(verbose)
+    settings = settings_or_exit()
     if settings.mqtt_embedded:
         err_console.print(
             "[red]error:[/] AGRIMATCH_MQTT_URL is unset: `agrimatch sim` needs a broker"
@@ -218,8 +215,8 @@ def sim_backfill(
     from agrimatch.scenario import load_scenario
     from firmware_sim.backfill import BackfillOptions, MqttSink, StoreSink, TelemetrySink, backfill
 
-    _logging(verbose)
-    settings = _settings()
+    setup_logging(verbose)
+    settings = settings_or_exit()
     if via not in ("store", "mqtt"):
         err_console.print(f"[red]error:[/] --via must be store or mqtt, not {via!r}")
         raise typer.Exit(2)
@@ -285,8 +282,8 @@ def demo(
     from agrimatch.cli.demo import DemoOptions, print_summary, run_demo
     from agrimatch.scenario import load_scenario
 
-    _logging(verbose)
-    settings = _settings()
+    setup_logging(verbose)
+    settings = settings_or_exit()
     loaded = _scenario_or_exit(lambda: load_scenario(scenario))
     options = DemoOptions(duration, speed, loaded, realism, garbage)
     summary = run_demo(settings, options, console)
@@ -341,8 +338,8 @@ def backtest(
     from forecasting.backtest import BacktestOptions
     from forecasting.chain import ChainError
 
-    _logging(verbose)
-    settings = _settings()
+    setup_logging(verbose)
+    settings = settings_or_exit()
     loaded = _scenario_or_exit(lambda: load_scenario(scenario).scaled(scale))
     if (seasons or loaded.seasons) < 3:
         err_console.print(
@@ -392,8 +389,8 @@ def scheduler(
     from agrimatch.registry import database_url
     from forecasting.jobs import build_scheduler, record_run
 
-    _logging(verbose)
-    settings = _settings()
+    setup_logging(verbose)
+    settings = settings_or_exit()
     clock = make_clock(settings.clock_start, settings.clock_speed)
     service = open_forecast_service(settings)
     store, sessions = service.store, service.sessions
