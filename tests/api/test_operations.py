@@ -63,10 +63,14 @@ def test_not_ready_names_the_registry_when_it_cannot_be_opened(
     app = create_app(api_settings(tmp_path), store=store, sessions=sessionmaker(engine))
     with TestClient(app) as client:
         response = client.get("/readyz")
+        keyed = client.get("/v1/jobs", headers=bearer("agm_000000000000_" + "x" * 43))
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"] == "not ready: registry unavailable"
     assert response.json()["checks"]["store"] == "ok"
+    # A request that needs the registry is a 503 to retry, not a 500 or a 401.
+    assert keyed.status_code == 503 and "retry-after" in keyed.headers
+    assert keyed.json()["type"] == "urn:agrimatch:problem:registry-unavailable"
     engine.dispose()
 
 
