@@ -17,6 +17,7 @@ from rich.table import Table
 
 from agrimatch.cli.common import console, err_console, settings_or_exit, setup_logging
 from agrimatch.cli.forecast_cmd import forecast_app
+from agrimatch.cli.import_cmd import import_app
 from agrimatch.cli.keys_cmd import keys_app
 from agrimatch.cli.serve_cmd import serve
 from agrimatch.clock import make_clock
@@ -294,6 +295,7 @@ def demo(
 
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(keys_app, name="keys")
+app.add_typer(import_app, name="import")
 app.command("serve")(serve)
 
 
