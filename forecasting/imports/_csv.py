@@ -294,13 +294,6 @@ class CellReader:
         return "" if value.lower() in ("1", "yes", "y", "true") else value
 
 
-def first_lines(lines: Iterable[int], limit: int = 8) -> str:
-    """Line numbers for a message: '3, 7, 9' or '3, 7, 9, ... (12 in all)'."""
-    ordered = sorted(set(lines))
-    shown = ", ".join(str(n) for n in ordered[:limit])
-    return shown if len(ordered) <= limit else f"{shown}, ... ({len(ordered)} in all)"
-
-
 def _raw_row(line: int, header: Sequence[str], cells: Sequence[str]) -> RawRow:
     named = {name: cells[i] if i < len(cells) else "" for i, name in enumerate(header) if name}
     extra = [cell for cell in cells[len(header) :] if cell]
