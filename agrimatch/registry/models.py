@@ -457,3 +457,61 @@ class DeviceConfig(Base):
     thresholds_json: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_by: Mapped[str] = mapped_column(String(200))  # the key's name and id
+
+
+ProposalStatus = Literal["accepted", "declined", "reported"]
+
+
+class CampaignProposal(Base):
+    """A platform's answer to a campaign a forecast run recommends to it.
+
+    A proposal is keyed by the campaign it proposes (platform, crop, region,
+    start), so the daily rerun that proposes the same campaign again keeps the
+    answer. A row exists once the platform answers; until then the proposal is
+    "proposed" and lives only in the run's recommendations. ``campaign_json``
+    is the campaign as proposed (the run's campaign result), kept so that an
+    accepted campaign can still be reported after newer runs stop proposing it.
+    The outcome (``kg_sold`` over ``sold_start``..``sold_end``) is set all at
+    once when reported, and written as the history ``Campaign``
+    (``campaign_id``) that the uplift estimate learns from.
+    """
+
+    __tablename__ = "campaign_proposals"
+    __table_args__ = (
+        UniqueConstraint(
+            "platform_id", "crop", "region_id", "start_on", name="uq_campaign_proposals_key"
+        ),
+        CheckConstraint("status IN ('accepted', 'declined', 'reported')", name="status"),
+        CheckConstraint("end_on >= start_on", name="dates_ordered"),
+        CheckConstraint("kg_sold >= 0", name="kg_sold_non_negative"),
+        CheckConstraint("sold_end >= sold_start", name="sold_dates_ordered"),
+        CheckConstraint(
+            "(status = 'reported' AND kg_sold IS NOT NULL AND sold_start IS NOT NULL"
+            " AND sold_end IS NOT NULL)"
+            " OR (status <> 'reported' AND kg_sold IS NULL AND sold_start IS NULL"
+            " AND sold_end IS NULL)",
+            name="outcome_when_reported",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # A platform's answers go with it.
+    platform_id: Mapped[str] = mapped_column(_id(), ForeignKey("platforms.id", ondelete="CASCADE"))
+    crop: Mapped[str] = mapped_column(_id(), ForeignKey("crops.name"))
+    region_id: Mapped[str] = mapped_column(_id(), ForeignKey("regions.id"))
+    start_on: Mapped[date] = mapped_column(Date)
+    end_on: Mapped[date] = mapped_column(Date)
+    run_id: Mapped[int] = mapped_column(Integer, ForeignKey("job_runs.id"))  # answered from
+    campaign_json: Mapped[str] = mapped_column(Text)  # the campaign as proposed
+    status: Mapped[ProposalStatus] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was declined, if said
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str] = mapped_column(String(200))  # the key's name and id
+    kg_sold: Mapped[float | None] = mapped_column(Double)
+    sold_start: Mapped[date | None] = mapped_column(Date)
+    sold_end: Mapped[date | None] = mapped_column(Date)
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The history campaign the outcome was written as; the history outlives the answer.
+    campaign_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("campaigns.id", ondelete="SET NULL")
+    )
