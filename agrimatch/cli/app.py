@@ -260,10 +260,27 @@ def sim_backfill(
 
 @app.command()
 def demo(
-    duration: Annotated[float, typer.Option(min=1.0, help="Real seconds to run the fleet")] = 20.0,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Serve the API and dashboard this many seconds, then exit (default: "
+            "until Ctrl-C; 0: exit after the summary)",
+        ),
+    ] = None,
     scenario: Annotated[
-        str, typer.Option(help="Scenario whose devices run: a shipped name or a TOML file")
+        str, typer.Option(help="Scenario: a shipped name or a TOML file")
     ] = "default",
+    seasons: Annotated[int, typer.Option(min=2, help="Past seasons to backfill")] = 3,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Forecast date (default: 15 April of the last backfilled season)"
+        ),
+    ] = None,
+    fleet_seconds: Annotated[
+        float, typer.Option(min=1.0, help="Real seconds to run the live fleet")
+    ] = 20.0,
     speed: Annotated[float, typer.Option(min=1.0, help="Simulated seconds per real second")] = 60.0,
     realism: Annotated[
         bool, typer.Option(help="5G outages, sensor faults, clock drift, battery sleep")
@@ -271,26 +288,62 @@ def demo(
     garbage: Annotated[
         int, typer.Option(min=0, help="Malformed messages to inject, to show dead-lettering")
     ] = 3,
+    host: Annotated[str, typer.Option(help="Address to serve on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one)")] = 0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Fleet → MQTT → ingest → store, with nothing configured; prints a summary.
+    """The whole loop with nothing configured: history, live telemetry, forecast, the answer.
 
-    Runs the scenario's devices (default: the small `default` world) in an
-    in-process broker (amqtt) and the embedded store unless
-    AGRIMATCH_MQTT_URL / AGRIMATCH_INFLUX_URL point elsewhere. Exits 1 if the
-    store disagrees with what the devices sent.
+    Backfills the scenario's past seasons (once per data dir), runs its live
+    fleet through MQTT and ingest (an in-process amqtt broker and the embedded
+    store unless AGRIMATCH_MQTT_URL / AGRIMATCH_INFLUX_URL point elsewhere),
+    checks every reading in the store, trains and forecasts, prints the
+    campaigns and planting changes, then serves the API and the dashboard
+    with a key made for the demo. Exits 1 if the store disagrees with what the
+    devices sent or the forecast fails.
     """
-    from agrimatch.cli.demo import DemoOptions, print_summary, run_demo
+    from agrimatch.cli.common import parse_day, stage_spinner
+    from agrimatch.cli.demo import print_summary
+    from agrimatch.cli.forecast_views import print_answer, wide
+    from agrimatch.cli.main_job import MainJobError, MainJobOptions, run_main_job, serve_api
     from agrimatch.scenario import load_scenario
+    from forecasting.errors import ChainError
 
     setup_logging(verbose)
     settings = settings_or_exit()
     loaded = _scenario_or_exit(lambda: load_scenario(scenario))
-    options = DemoOptions(duration, speed, loaded, realism, garbage)
-    summary = run_demo(settings, options, console)
-    print_summary(summary, console)
-    if not summary.consistent:
+    day = parse_day(as_of) if as_of is not None else None
+    options = MainJobOptions(
+        loaded, seasons, fleet_seconds, speed, realism, garbage, day, duration, host, port
+    )
+    try:
+        with stage_spinner() as stage:
+            result = run_main_job(settings, options, err_console, stage)
+    except (MainJobError, ChainError) as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    out = wide(console)
+    history = result.history
+    out.print(
+        f"history: seasons {', '.join(map(str, history.years))} of {loaded.name}, "
+        f"{history.field_seasons} field-seasons ({'reused' if history.reused else 'backfilled'})"
+    )
+    print_summary(result.telemetry, out)
+    if not result.telemetry.consistent:
         raise typer.Exit(1)
+    print_answer(result.results, out)
+    if duration == 0:
+        return
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    with serve_api(settings, host, port) as served:
+        out.print(f"[bold]dashboard[/]: {served.url}/dashboard", highlight=False)
+        out.print(f"[bold]API[/]: {served.url}/v1 (OpenAPI {served.url}/v1/openapi.json)")
+        # The key goes to stdout once, as `agrimatch keys create` shows a new key.
+        out.print(f"[bold]key[/] (admin, made for this demo): {served.key}", highlight=False)
+        until = "Ctrl-C" if duration is None else f"{duration:g} s"
+        out.print(f"serving until {until}", highlight=False)
+        stop.wait(duration)
 
 
 app.add_typer(forecast_app, name="forecast")

@@ -44,6 +44,7 @@ class DemoOptions:
     scenario: Scenario
     realism: bool
     garbage: int
+    sim_start: float | None = None  # the simulated clock's start (epoch s); None: now
 
 
 @dataclass(slots=True)
@@ -130,7 +131,8 @@ def _publish_garbage(endpoint: MqttEndpoint, address: DeviceAddress, count: int)
 
 def run_demo(settings: Settings, options: DemoOptions, console: Console) -> DemoSummary:
     """Run the demo and return a summary whose stored counts come from the store."""
-    clock = SimulatedClock(start=time.time(), speed=options.speed)
+    start = time.time() if options.sim_start is None else options.sim_start
+    clock = SimulatedClock(start=start, speed=options.speed)
     sim_start = clock.now()
     ledger = _Ledger()
     with ExitStack() as stack:

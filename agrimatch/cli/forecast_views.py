@@ -45,6 +45,16 @@ def print_results(results: ForecastResults, out: Console, limit: int = 20) -> No
     _fields(results, out, limit)
 
 
+def print_answer(results: ForecastResults, out: Console, limit: int = 5) -> None:
+    """The answer alone: the campaigns to organise and the planting changes, briefly."""
+    out.print(
+        f"[bold]the answer, as of {results.as_of}[/] (model {results.model_version})",
+        highlight=False,
+    )
+    _campaigns(results, out, limit)
+    _planting(results, out, limit)
+
+
 def _campaigns(results: ForecastResults, out: Console, limit: int) -> None:
     if not results.campaigns:
         out.print("no campaign recommended: no projected surplus would spoil unsold")
