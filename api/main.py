@@ -29,6 +29,7 @@ from agrimatch.store import TelemetryStore
 from agrimatch.store.factory import open_store
 from api.broker import ConfigPublisher, MqttConfigPublisher
 from api.context import ApiContext
+from api.dashboard import router as dashboard_router
 from api.errors import install_problem_handlers
 from api.metrics import ApiMetrics, RequestMetricsMiddleware
 from api.middleware import BodySizeLimitMiddleware
@@ -106,6 +107,7 @@ def create_app(
         (telemetry.router, API_PREFIX),
         (devices.router, API_PREFIX),
         (jobs.router, API_PREFIX),
+        (dashboard_router, ""),  # GET / and /dashboard/: the web page, reading /v1 like anyone
     ):
         app.include_router(router, prefix=prefix)
         for route in router.routes:
