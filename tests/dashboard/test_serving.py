@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -180,3 +181,11 @@ def test_dashboard_requests_are_counted_under_one_route_template(client: TestCli
     client.get("/dashboard/charts.js")
     metrics = client.get("/metrics").text
     assert 'route="/dashboard/{path:path}",status="200"} 2.0' in metrics
+
+
+def test_the_page_weighs_under_its_budget() -> None:
+    # HTML + JS + CSS + the vendored library, as the README states it: small and fast.
+    files = [p for p in STATIC_DIR.rglob("*") if p.suffix in (".html", ".js", ".css", ".svg")]
+    raw = sum(p.stat().st_size for p in files)
+    packed = sum(len(gzip.compress(p.read_bytes(), 9, mtime=0)) for p in files)
+    assert raw < 150_000 and packed < 60_000, (raw, packed)

@@ -31,7 +31,22 @@ export const apiKey = {
   label: (token) => token.split("_").slice(0, 2).join("_"),
 };
 
-async function call(method, path, { params, body } = {}) {
+// A 503 says "retry after Retry-After seconds": a GET is tried once more, after
+// at most RETRY_CAP_S (a person is waiting; a longer outage is shown instead).
+const RETRY_CAP_S = 3;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function call(method, path, options = {}) {
+  try {
+    return await attempt(method, path, options);
+  } catch (error) {
+    if (!(error instanceof Problem) || error.status !== 503 || method !== "GET") throw error;
+    await sleep(Math.min(error.retryAfterS ?? 1, RETRY_CAP_S) * 1000);
+    return attempt(method, path, options);
+  }
+}
+
+async function attempt(method, path, { params, body } = {}) {
   const token = apiKey.get();
   if (!token) throw new Problem(401, "Unauthorized", "no API key entered");
   const url = new URL(path.replace(/^\//, ""), API_BASE);
@@ -60,12 +75,15 @@ async function call(method, path, { params, body } = {}) {
     data = null;
   }
   if (!response.ok) {
-    throw new Problem(
+    const problem = new Problem(
       response.status,
       data?.title ?? response.statusText,
       data?.detail ?? `the API answered ${response.status}`,
       data?.type,
     );
+    const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+    if (Number.isFinite(retryAfter)) problem.retryAfterS = retryAfter;
+    throw problem;
   }
   return data;
 }

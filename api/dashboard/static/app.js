@@ -9,7 +9,7 @@ import { drawSupply, offerPairs, showBalance } from "./balance.js";
 import { charts, destroyChart } from "./charts.js";
 import { $, el, show } from "./dom.js";
 import { fieldKey, loadForecasts, offerSensors, renderFields, showTelemetry } from "./fields.js";
-import { campaignRows, genericTable, plantingBodies } from "./recommendations.js";
+import { campaignRows, plantingBodies, proposalRows } from "./recommendations.js";
 import { offerCrops, runWhatIf } from "./whatif.js";
 
 const SECTIONS = {
@@ -20,7 +20,7 @@ const SECTIONS = {
   planting: "Planting recommendations",
   whatif: "What-ifs",
   supply: "Weekly supply (a platform's view)",
-  proposals: "Proposals",
+  proposals: "Campaigns proposed to this platform",
 };
 
 // Bumped at each key change: answers that arrive for an older key are dropped.
@@ -109,7 +109,10 @@ function access(name, outcome) {
     text += `: ${outcome}`;
   }
   const mark = { ok: "✓", forbidden: "✗", empty: "…", error: "!" }[kind];
-  $("access-list").append(el("li", { class: kind, dataset: { section: name, state: kind } }, `${mark} ${text}`));
+  const item = el("li", { class: kind, dataset: { section: name, state: kind } }, `${mark} ${text}`);
+  // What the key may see first, then what it may not and why.
+  const firstRefused = kind === "ok" ? $("access-list").querySelector("li:not(.ok)") : null;
+  $("access-list").insertBefore(item, firstRefused);
   return kind === "ok";
 }
 
@@ -130,8 +133,12 @@ function showRun(answer) {
 }
 
 async function load(mine) {
-  const [fields, campaigns, planting] = await Promise.all([
-    settle(allPages("fields")),
+  // One call first, the rest together: a key's first call of a while is the one
+  // that notes it was used (a registry write), and a burst of such writes would
+  // collide on a SQLite registry (503s).
+  const fields = await settle(allPages("fields"));
+  if (mine !== epoch) return;
+  const [campaigns, planting] = await Promise.all([
     settle(get("recommendations/campaigns")),
     settle(get("recommendations/planting")),
   ]);
@@ -185,7 +192,7 @@ async function loadAgronomist(mine, fields) {
 }
 
 async function loadPlatform(mine) {
-  const [supply, proposals] = await Promise.all([settle(get("supply")), settle(allPages("proposals"))]);
+  const [supply, proposals] = await Promise.all([settle(get("supply")), settle(get("proposals"))]);
   if (mine !== epoch) return;
   if (access("supply", ok(supply) ? null : supply)) {
     showRun(supply);
@@ -195,7 +202,7 @@ async function loadPlatform(mine) {
     $("supply-pair").onchange = () => drawSupply(supply.weeks, $("supply-pair").value);
   }
   if (access("proposals", ok(proposals) ? null : proposals)) {
-    genericTable($("proposals-table"), proposals);
+    $("proposals-table").tBodies[0].replaceChildren(...proposalRows(proposals.proposals));
     show($("proposals-section"));
   }
 }

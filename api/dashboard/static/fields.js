@@ -24,7 +24,7 @@ export function renderFields(fields, onPick) {
       el("td", {}, f.day(field.planted_on)),
       el("td", { class: "readings" }, latestReadings(field.latest)),
       el("td", { class: "yield" }, el("span", { class: "muted" }, "…")),
-      el("td", { class: "harvest" }, el("span", { class: "muted" }, "…")),
+      el("td", { class: "harvest nowrap" }, el("span", { class: "muted" }, "…")),
       el("td", { class: "drivers" }),
     ),
   );
@@ -98,20 +98,28 @@ function showForecast(row, forecast) {
   row.querySelector(".drivers").replaceChildren(drivers.join(", ") || el("span", { class: "muted" }, "—"));
 }
 
-// Each bar spans P10–P90 on a scale shared by the fields of one crop (garlic's
-// 20 t/ha and tomato's 50 t/ha on one scale would hide garlic's spread).
+// Each bar spans P10–P90 on a scale shared by the fields of one crop, from just
+// under its lowest P10 to just over its highest P90 (garlic's 20 t/ha and
+// tomato's 50 t/ha on one scale, or one from zero, would hide the spreads).
 function layoutIntervals(forecasts) {
-  const top = new Map();
-  for (const fc of forecasts) top.set(fc.crop, Math.max(top.get(fc.crop) ?? 0, fc.yield_t_ha_p90));
+  const bounds = new Map();
+  for (const fc of forecasts) {
+    const [low, high] = bounds.get(fc.crop) ?? [Infinity, 0];
+    bounds.set(fc.crop, [Math.min(low, fc.yield_t_ha_p10), Math.max(high, fc.yield_t_ha_p90)]);
+  }
   for (const row of $("fields-table").tBodies[0].rows) {
     const bar = row.querySelector(".interval");
     if (!bar) continue;
-    const scale = 100 / ((top.get(row.dataset.crop) || 1) * 1.05);
+    const [low, high] = bounds.get(row.dataset.crop);
+    const origin = low * 0.9;
+    const scale = 100 / Math.max(1e-9, high * 1.05 - origin);
+    const at = (value) => `${(value - origin) * scale}%`;
     const [p10, p90, p50] = [row.dataset.yieldP10, row.dataset.yieldP90, bar.dataset.p50].map(Number);
     const range = bar.querySelector(".range");
-    range.style.left = `${p10 * scale}%`; // CSSOM, which the CSP allows (style attributes it does not)
+    range.style.left = at(p10); // CSSOM, which the CSP allows (style attributes it does not)
     range.style.width = `${Math.max(0.5, (p90 - p10) * scale)}%`;
-    bar.querySelector(".mid").style.left = `${p50 * scale}%`;
+    bar.querySelector(".mid").style.left = at(p50);
+    bar.title = `on a scale of ${f.num(origin)}–${f.num(high * 1.05)} t/ha, shared by the ${row.dataset.crop} fields`;
   }
 }
 

@@ -4,13 +4,22 @@
 import { el } from "./dom.js";
 import * as f from "./format.js";
 
-const reasons = (list) =>
-  list?.length ? el("ul", { class: "reasons" }, list.map((r) => el("li", {}, r))) : el("span", { class: "muted" }, "—");
+// The first reason says what it is about; the rest (timing, uplift, volumes) open on demand.
+function reasons(list) {
+  if (!list?.length) return el("span", { class: "muted" }, "—");
+  if (list.length === 1) return el("span", { class: "reason" }, list[0]);
+  return el(
+    "details",
+    { class: "reasons" },
+    el("summary", {}, list[0]),
+    el("ul", {}, list.slice(1).map((r) => el("li", {}, r))),
+  );
+}
 
 /** Campaign rows, earliest start first. */
 export function campaignRows(campaigns) {
   return [...campaigns]
-    .sort((a, b) => a.start.localeCompare(b.start) || a.rank - b.rank)
+    .sort((a, b) => a.start.localeCompare(b.start) || (a.rank ?? 0) - (b.rank ?? 0))
     .map((c) =>
       el(
         "tr",
@@ -68,19 +77,27 @@ export function plantingBodies(planting) {
   );
 }
 
-/** A table of whatever objects an API list holds (a platform's proposals). */
-export function genericTable(table, items) {
-  const columns = [...new Set(items.flatMap((item) => Object.keys(item)))];
-  const cell = (value) =>
-    value === null || value === undefined
-      ? "—"
-      : Array.isArray(value)
-        ? value.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v))).join("; ")
-        : typeof value === "object"
-          ? JSON.stringify(value)
-          : typeof value === "number"
-            ? f.num(value, Number.isInteger(value) ? 0 : 2)
-            : String(value);
-  table.tHead.replaceChildren(el("tr", {}, columns.map((c) => el("th", {}, c.replaceAll("_", " ")))));
-  table.tBodies[0].replaceChildren(...items.map((item) => el("tr", {}, columns.map((c) => el("td", {}, cell(item[c]))))));
+/** A platform's proposals (campaigns recommended to it), by date, with where each stands. */
+export function proposalRows(proposals) {
+  return [...proposals]
+    .sort((a, b) => a.start.localeCompare(b.start))
+    .map((p) =>
+      el(
+        "tr",
+        { dataset: { id: p.id, status: p.status } },
+        el("td", { class: "nowrap" }, f.dateWindow(p.start, p.end)),
+        el("td", {}, `${p.crop} / ${p.region}`),
+        el("td", { class: "num" }, f.tonnes(p.target_kg)),
+        el("td", { class: "num" }, f.tonnes(p.expected_absorbed_kg)),
+        el("td", { class: "num" }, f.cny(p.value_saved_cny)),
+        el(
+          "td",
+          { class: `status ${p.status}` },
+          p.status,
+          p.decided_at ? el("span", { class: "muted" }, ` ${f.day(p.decided_at)}${p.decided_by ? ` by ${p.decided_by}` : ""}`) : null,
+          p.reason ? el("div", { class: "muted" }, p.reason) : null,
+        ),
+        el("td", { class: "why" }, reasons(p.reasons)),
+      ),
+    );
 }

@@ -39,6 +39,7 @@ export function whatIfRequest(asOf) {
 
 const COMPARED = [
   ["peak_surplus_kg_p50", (v) => f.tonnes(v)],
+  ["surplus_weeks", (v) => f.num(v, 0)],
   ["surplus_at_risk_kg", (v) => f.tonnes(v)],
   ["value_at_risk_cny", f.cny],
   ["campaigns", (v) => (Array.isArray(v) ? String(v.length) : f.num(v, 0))],
