@@ -13,7 +13,7 @@ compares it with these models on both backends.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from sqlalchemy import (
@@ -29,8 +29,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ID_LENGTH = 64  # agrimatch.contract.topics.ID_RE allows 1 + 63 characters
@@ -44,6 +46,28 @@ NAMING_CONVENTION = {
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "ix": "ix_%(table_name)s_%(column_0_name)s",
 }
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment in UTC, read back timezone-aware on every backend.
+
+    SQLite stores no offset, so its rows would come back naive (and the API
+    would print times without one); PostgreSQL's ``timestamptz`` keeps it. A
+    naive datetime written here is taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -200,7 +224,7 @@ class Season(Base):
     heat_stress: Mapped[float | None] = mapped_column(Double)
     # Who recorded the truth (an agronomist's name or key, "simulator" for backfills), and when.
     reported_by: Mapped[str | None] = mapped_column(String(200))
-    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     field: Mapped[Field] = relationship(back_populates="seasons")
 
@@ -274,8 +298,8 @@ class JobRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job: Mapped[str] = mapped_column(String(64))
     as_of: Mapped[date | None] = mapped_column(Date)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     status: Mapped[JobStatus] = mapped_column(String(16))
     model_version: Mapped[str | None] = mapped_column(String(200))
     metrics_json: Mapped[str | None] = mapped_column(Text)  # JSON object
@@ -436,9 +460,9 @@ class ApiKey(Base):
     )
     farm_ids_json: Mapped[str | None] = mapped_column(Text)  # JSON list of farm ids
     secret_hash: Mapped[str] = mapped_column(String(64))  # hex HMAC-SHA256
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class DeviceConfig(Base):
@@ -455,7 +479,7 @@ class DeviceConfig(Base):
         _id(), ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
     )
     thresholds_json: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_by: Mapped[str] = mapped_column(String(200))  # the key's name and id
 
 
@@ -505,12 +529,12 @@ class CampaignProposal(Base):
     campaign_json: Mapped[str] = mapped_column(Text)  # the campaign as proposed
     status: Mapped[ProposalStatus] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)  # why it was declined, if said
-    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime())
     decided_by: Mapped[str] = mapped_column(String(200))  # the key's name and id
     kg_sold: Mapped[float | None] = mapped_column(Double)
     sold_start: Mapped[date | None] = mapped_column(Date)
     sold_end: Mapped[date | None] = mapped_column(Date)
-    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The history campaign the outcome was written as; the history outlives the answer.
     campaign_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("campaigns.id", ondelete="SET NULL")
