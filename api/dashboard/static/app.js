@@ -168,13 +168,13 @@ async function loadAgronomist(mine, fields) {
   state.fields = fields;
   renderFields(fields, pickField);
   show($("fields-section"));
-  if (fields.length) pickField(fields[0]);
 
   const pairs = offerPairs($("balance-pair"), fields);
   const crops = [...new Set(fields.map((field) => field.crop))].sort();
   const [forecasts, balance] = await Promise.all([
     settle(loadForecasts(fields)),
     pairs.length ? settle(showBalance(pairs[0], state.campaigns)) : null,
+    fields.length ? pickField(fields[0]) : null,
   ]);
   if (mine !== epoch) return;
   if (!ok(forecasts) && !(forecasts instanceof Problem)) throw forecasts;
@@ -211,7 +211,7 @@ function pickField(field) {
   $("telemetry-field").value = fieldKey(field);
   offerSensors(field);
   for (const row of $("fields-table").tBodies[0].rows) row.classList.toggle("picked", row.dataset.field === fieldKey(field));
-  drawTelemetry();
+  return drawTelemetry();
 }
 
 const pickedField = () => state.fields.find((field) => fieldKey(field) === $("telemetry-field").value);
@@ -230,7 +230,7 @@ function shown(promise, where) {
 
 function drawTelemetry() {
   const field = pickedField();
-  if (field) shown(showTelemetry(field, $("telemetry-sensor").value), $("telemetry-range"));
+  return field ? shown(showTelemetry(field, $("telemetry-sensor").value), $("telemetry-range")) : null;
 }
 
 async function onWhatIf(event) {
