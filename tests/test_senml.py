@@ -75,11 +75,11 @@ RFC_5_1_2_TIMED = """[
 ]"""
 
 
-def test_rfc_5_1_2_timed_example_is_refused_for_its_draft_version_bver_5():
-    # The RFC's own example still carries a draft version number; this codec
-    # understands version 10 only, so it does not guess what version 5 meant.
-    with pytest.raises(SenmlError, match="bver"):
-        decode_pack(RFC_5_1_2_TIMED, NOW)
+def test_rfc_5_1_2_timed_example_with_its_older_version_bver_5_is_accepted():
+    # RFC 8428 section 4.4 forbids only versions greater than the one understood.
+    with_bver = decode_pack(RFC_5_1_2_TIMED, NOW)
+    without = decode_pack(RFC_5_1_2_TIMED.replace('"bver":5,', ""), NOW)
+    assert summary(with_bver) == summary(without) and len(with_bver.records) == 7
 
 
 def test_rfc_5_1_2_timed_example_without_bver_resolves_base_time_and_base_unit():
@@ -311,7 +311,10 @@ def test_payload_that_is_not_utf8_json_raises_not_json(payload):
         pytest.param([{"n": "x", "ut": "1", "v": 1}], "'ut' must be a number", id="ut-string"),
         pytest.param([{"n": "x", "bver": 11, "v": 1}], "bver", id="bver-newer"),
         pytest.param([{"n": "x", "bver": "10", "v": 1}], "bver", id="bver-string"),
-        pytest.param([{"n": "x", "v": 1}, {"bver": 9, "n": "y", "v": 1}], "bver", id="bver-late"),
+        pytest.param([{"n": "x", "v": 1}, {"bver": 11, "n": "y", "v": 1}], "bver", id="bver-late"),
+        pytest.param([{"n": "x", "bver": 0, "v": 1}], "bver", id="bver-zero"),
+        pytest.param([{"n": "x", "bver": 9.5, "v": 1}], "bver", id="bver-fraction"),
+        pytest.param([{"n": "x", "bver": None, "v": 1}], "bver", id="bver-null"),
         pytest.param([{"n": "x"}], "no value", id="no-value"),
         pytest.param([{"n": "x", "u": "V", "t": 1}], "no value", id="only-unit-and-time"),
         pytest.param([{"n": "x", "v": 1, "vs": "1"}], "exactly one value", id="v-and-vs"),
@@ -332,8 +335,9 @@ def test_a_record_repeating_a_label_is_refused_rather_than_guessing_which_value_
         decode_pack(b'[{"n":"x","v":1,"v":2}]', NOW)
 
 
-def test_bver_10_is_accepted():
-    assert only(decode([{"bver": 10, "n": "x", "v": 1}])).value == 1.0
+@pytest.mark.parametrize("version", [1, 5, 10])
+def test_bver_up_to_10_is_accepted(version):
+    assert only(decode([{"bver": version, "n": "x", "v": 1}])).value == 1.0
 
 
 # --- per-record problems -------------------------------------------------------------------------

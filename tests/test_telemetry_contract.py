@@ -451,6 +451,47 @@ def test_mixed_pack_keeps_the_good_records_and_reports_each_bad_one_in_order():
     ]
 
 
+def test_a_repeated_sensor_and_time_in_one_pack_keeps_the_first_and_says_duplicate_record():
+    result = decode(
+        [
+            {"bn": BN, "bt": NOW, "n": "air_temp", "u": "Cel", "v": 20},
+            {"n": "air_rh", "u": "%RH", "v": 55},
+            {"n": "air_temp", "u": "Cel", "v": 25},  # same sensor, same time: a second value
+            {"n": "air_temp", "u": "Cel", "v": 21, "t": -60},  # same sensor, another time: fine
+        ]
+    )
+    assert result.readings == [
+        Reading("air_temp", NOW_MS, 20.0),
+        Reading("air_rh", NOW_MS, 55.0),
+        Reading("air_temp", NOW_MS - 60_000, 21.0),
+    ]
+    [problem] = result.problems
+    assert (problem.index, problem.reason) == (2, Reason.DUPLICATE_RECORD)
+    assert "record 0" in problem.detail and "air_temp" in problem.detail
+
+
+def test_a_repeat_of_a_refused_record_is_not_a_duplicate_of_anything():
+    result = decode(
+        [
+            {"bn": BN, "n": "air_temp", "u": "Cel", "v": 999},  # out of range: no reading
+            {"n": "air_temp", "u": "Cel", "v": 20},
+        ]
+    )
+    assert result.readings == [Reading("air_temp", NOW_MS, 20.0)]
+    assert [p.reason for p in result.problems] == [Reason.OUT_OF_RANGE]
+
+
+def test_a_pack_of_senml_version_5_as_in_rfc_8428_is_decoded():
+    result = decode([{"bn": BN, "bver": 5, "n": "air_temp", "u": "Cel", "v": 20}])
+    assert result.readings == [Reading("air_temp", NOW_MS, 20.0)] and not result.problems
+    assert (
+        rejection(
+            json.dumps([{"bn": BN, "bver": 11, "n": "air_temp", "u": "Cel", "v": 20}]).encode()
+        ).reason
+        is Reason.NOT_SENML
+    )
+
+
 # --- robustness ----------------------------------------------------------------------------------
 
 LABELS = ["bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut"]

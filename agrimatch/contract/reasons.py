@@ -20,4 +20,8 @@ class Reason(StrEnum):
     OUT_OF_RANGE = "out_of_range"  # outside the sensor's physical range
     TIME_IN_FUTURE = "time_in_future"
     TIME_TOO_OLD = "time_too_old"
+    DUPLICATE_RECORD = "duplicate_record"  # same sensor and sample time as an earlier record
     STORE_REJECTED = "store_rejected"  # the store refused the point for good (HTTP 4xx)
+    # Ingest failed on this message (a bug): kept with its digest so it can be replayed
+    # once fixed, instead of stopping the writer on every redelivery (a poison message).
+    INTERNAL_ERROR = "internal_error"

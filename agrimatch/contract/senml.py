@@ -13,7 +13,9 @@ Two levels of failure:
   the base fields rely on: not an array of objects, a base or name/time/unit
   field of the wrong JSON type, an unsupported version, a record without
   exactly one value (or a sum), a label ending in ``_`` (RFC 8428 section 4.4
-  says an error MUST be generated), duplicate labels in a record. Once such a
+  says an error MUST be generated), duplicate labels in a record. ``bver``
+  must be a positive integer no greater than :data:`VERSION`; older versions
+  are read as version 10 (section 4.4 only forbids using newer ones). Once such a
   record is seen the bases of every later record are in doubt, so no record is
   trusted.
 * :class:`RecordError`: one record is unusable, the others are fine: an invalid
@@ -205,16 +207,25 @@ def _check_structure(index: int, raw: Any) -> None:
     for label in _NUMBER_FIELDS:
         if label in raw and not isinstance(raw[label], float):
             raise SenmlError(f"{where}: {label!r} must be a number, got {_json_type(raw[label])}")
-    if "bver" in raw and raw["bver"] != VERSION:
-        raise SenmlError(
-            f"{where}: unsupported SenML version bver={_show(raw['bver'])}, "
-            f"only {VERSION} is understood"
-        )
+    if "bver" in raw:
+        _check_version(where, raw["bver"])
     present = [label for label in _VALUE_FIELDS if label in raw]
     if len(present) > 1:
         raise SenmlError(f"{where}: has {', '.join(present)}; a record holds exactly one value")
     if not present and "s" not in raw:
         raise SenmlError(f"{where}: has no value (v, vs, vb, vd) and no sum (s)")
+
+
+def _check_version(where: str, version: Any) -> None:
+    # RFC 8428 section 4.4: a reader MUST NOT use a pack of a version greater than the
+    # one it understands; older versions (the RFC's own examples carry bver 5) are fine.
+    if not isinstance(version, float) or not version.is_integer() or version < 1:
+        raise SenmlError(f"{where}: 'bver' must be a positive integer, got {_json_type(version)}")
+    if version > VERSION:
+        raise SenmlError(
+            f"{where}: SenML version bver={version:.0f} is newer than {VERSION}, "
+            "the version this codec understands"
+        )
 
 
 def _resolve(

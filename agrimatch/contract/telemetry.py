@@ -9,6 +9,9 @@ raises :class:`MessageRejected` when the message as a whole cannot be trusted.
 
 Each record is judged by the first check it fails, in this order: name and
 sensor, value type and finiteness, unit, numeric value, physical range, time.
+A good record whose sensor and sample time (to the millisecond) an earlier
+good record of the same pack already gave is a ``duplicate_record`` problem:
+the first is kept, the repeat is reported rather than silently overwriting it.
 """
 
 from __future__ import annotations
@@ -125,6 +128,7 @@ def decode_telemetry(
 
     readings: list[Reading] = []
     problems: list[RecordProblem] = []
+    first_of: dict[tuple[str, int], int] = {}  # (sensor, time_ms) -> index of its first record
     for error in pack.problems:
         sensor_problem = _sensor_problem(error.name, device)
         if error.kind is not senml.ProblemKind.INVALID_NAME and sensor_problem:
@@ -133,10 +137,24 @@ def decode_telemetry(
             problems.append(RecordProblem(error.index, _PROBLEM_REASONS[error.kind], error.detail))
     for record in pack.records:
         result = _check_record(record, device, now, limits)
-        if isinstance(result, Reading):
-            readings.append(result)
-        else:
+        if isinstance(result, RecordProblem):
             problems.append(result)
+            continue
+        # One reading per sensor and sample time: a point holds one value per field, so
+        # a repeat would silently overwrite the first. The first is kept, a repeat is said.
+        key = (result.sensor, result.time_ms)
+        first = first_of.setdefault(key, record.index)
+        if first != record.index:
+            problems.append(
+                RecordProblem(
+                    record.index,
+                    Reason.DUPLICATE_RECORD,
+                    f"{result.sensor} at {result.time_ms} ms repeats record {first}'s sensor "
+                    "and sample time; the first is kept",
+                )
+            )
+            continue
+        readings.append(result)
     problems.sort(key=lambda p: p.index)
     return DecodedTelemetry(readings, problems)
 
@@ -158,6 +176,7 @@ def _decode_clean_pack(
     prefix = base_name(device)
     base_name_, base_time, base_unit = "", 0.0, None
     readings = []
+    seen: set[tuple[str, int]] = set()
     for record in doc:
         if type(record) is not dict or not record.keys() <= _CLEAN_LABELS:
             return None  # includes senml's duplicate-label marker, a dict subclass
@@ -167,6 +186,10 @@ def _decode_clean_pack(
             base_time = record["bt"]
         if "bu" in record:
             base_unit = record["bu"]
+            # Checked even when the record's own unit wins: the codec refuses a pack whose
+            # base unit is not a string ("bu": null, "bu": 5), wherever it is used.
+            if type(base_unit) is not str:
+                return None
         value, offset = record.get("v"), record.get("t", 0.0)
         name = record.get("n", "")
         if (
@@ -191,7 +214,11 @@ def _decode_clean_pack(
             and -limits.max_age_s <= time_s - now <= limits.max_future_s
         ):
             return None
-        readings.append(Reading(spec.name, round(time_s * 1000), value))
+        time_ms = round(time_s * 1000)
+        if (spec.name, time_ms) in seen:
+            return None  # a repeated sensor and time: the full path says duplicate_record
+        seen.add((spec.name, time_ms))
+        readings.append(Reading(spec.name, time_ms, value))
     return DecodedTelemetry(readings, [])
 
 
