@@ -96,7 +96,9 @@ def _device_or_404(session: Session, device_id: str) -> Device:
     "",
     summary="List devices (an agronomist's: those of their farms)",
     response_model=Page[DevicePublic],
-    responses=responses({"items": [DEVICE_EXAMPLE], "next_cursor": "eyJhZnRlciI6Ii4uLiJ9"}, 400),
+    responses=responses(
+        {"items": [DEVICE_EXAMPLE], "next_cursor": "eyJhZnRlciI6Ii4uLiJ9"}, 400, 401, 403
+    ),
 )
 def list_devices(
     key: ManagerKey,
