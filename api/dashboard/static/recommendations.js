@@ -33,7 +33,9 @@ export function campaignRows(campaigns) {
         el(
           "td",
           { class: "num", title: c.spoils_from ? `spoils unsold from ${c.spoils_from}` : null },
-          `${f.tonnes(c.surplus_at_risk_kg, 0)} t · ${f.cny(c.surplus_value_at_risk_cny)}`,
+          c.surplus_at_risk_kg === undefined
+            ? "—"
+            : `${f.tonnes(c.surplus_at_risk_kg, 0)} t · ${f.cny(c.surplus_value_at_risk_cny)}`,
         ),
         el("td", { class: "why" }, reasons(c.reasons)),
       ),

@@ -37,23 +37,26 @@ export function whatIfRequest(asOf) {
   return body;
 }
 
+// [column, format, whether more is worse]: more surplus and more at risk are worse;
+// more campaigns is neither (they answer the surplus), so it is not coloured.
 const COMPARED = [
-  ["peak_surplus_kg_p50", (v) => f.tonnes(v)],
-  ["surplus_weeks", (v) => f.num(v, 0)],
-  ["surplus_at_risk_kg", (v) => f.tonnes(v)],
-  ["value_at_risk_cny", f.cny],
-  ["campaigns", (v) => (Array.isArray(v) ? String(v.length) : f.num(v, 0))],
+  ["peak_surplus_kg_p50", (v) => f.tonnes(v), true],
+  ["surplus_weeks", (v) => f.num(v, 0), true],
+  ["surplus_at_risk_kg", (v) => f.tonnes(v), true],
+  ["value_at_risk_cny", f.cny, true],
+  ["campaigns", (v) => (Array.isArray(v) ? String(v.length) : f.num(v, 0)), null],
 ];
 const count = (v) => (Array.isArray(v) ? v.length : v);
 
-function beforeAfter(row, name, format) {
+function beforeAfter(row, name, format, moreIsWorse) {
   const before = count(row[`${name}_before`]);
   const after = count(row[`${name}_after`]);
   const change = after - before;
-  const direction = Math.abs(change) < 1e-9 ? "same" : change > 0 ? "up" : "down";
+  const verdict =
+    Math.abs(change) < 1e-9 || moreIsWorse === null ? "same" : change > 0 === moreIsWorse ? "worse" : "better";
   return el(
     "td",
-    { class: `num ${name} ${direction}`, dataset: { before, after } },
+    { class: `num ${name} ${verdict}`, dataset: { before, after } },
     `${format(row[`${name}_before`])} → ${format(row[`${name}_after`])}`,
   );
 }
@@ -67,7 +70,7 @@ export async function runWhatIf(asOf) {
         "tr",
         { dataset: { crop: row.crop, region: row.region } },
         el("td", {}, `${row.crop} / ${row.region}`),
-        COMPARED.map(([name, format]) => beforeAfter(row, name, format)),
+        COMPARED.map(([name, format, moreIsWorse]) => beforeAfter(row, name, format, moreIsWorse)),
       ),
     ),
   );
