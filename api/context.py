@@ -12,11 +12,16 @@ from agrimatch.store import TelemetryStore
 from api.broker import ConfigPublisher
 from api.metrics import ApiMetrics
 from api.telemetry import HttpTelemetry, RecentDeadLetters
+from forecasting.service import ForecastService
 
 
 @dataclass(frozen=True)
 class ApiContext:
-    """The app's services; ``publisher`` is None when no broker is configured."""
+    """The app's services; ``publisher`` is None when no broker is configured.
+
+    ``forecasts`` runs and reads forecasts over the same store and registry,
+    with its models in ``settings.data_dir / "models"`` (as the CLI's).
+    """
 
     settings: Settings
     store: TelemetryStore
@@ -27,3 +32,4 @@ class ApiContext:
     publisher: ConfigPublisher | None
     key_pepper: bytes
     metrics: ApiMetrics
+    forecasts: ForecastService

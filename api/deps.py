@@ -1,9 +1,11 @@
 """Dependencies as typed aliases: a route declares what it needs in its signature.
 
 ``SettingsDep``, ``StoreDep``, ``SessionDep`` (a registry session, closed after
-the request), ``CurrentKey`` (the caller's API key, 401 without a valid one)
-and role guards: ``require_role("admin", "agronomist")`` or the aliases
-``AdminKey``, ``DeviceKey``, ``ManagerKey`` (admin or agronomist).
+the request), ``ForecastsDep`` (the forecast service), ``CurrentKey`` (the
+caller's API key, 401 without a valid one) and role guards:
+``require_role("admin", "agronomist")`` or the aliases ``AdminKey``,
+``DeviceKey``, ``ManagerKey`` (admin or agronomist), ``PlatformKey`` (platform
+or admin) and ``ActingPlatform`` (the platform a platform route acts for).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -20,6 +22,8 @@ from agrimatch.settings import Settings
 from agrimatch.store import TelemetryStore
 from api.context import ApiContext
 from api.errors import ProblemError
+from api.scope import acting_platform_id
+from forecasting.service import ForecastService
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -52,9 +56,14 @@ def get_session(context: ContextDep) -> Iterator[Session]:
         yield session
 
 
+def get_forecasts(context: ContextDep) -> ForecastService:
+    return context.forecasts
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[TelemetryStore, Depends(get_store)]
 SessionDep = Annotated[Session, Depends(get_session)]
+ForecastsDep = Annotated[ForecastService, Depends(get_forecasts)]
 
 
 def current_key(
@@ -109,3 +118,19 @@ def require_role(*roles: Role | str) -> Callable[[ApiKeyInfo], ApiKeyInfo]:
 AdminKey = Annotated[ApiKeyInfo, Depends(require_role(Role.ADMIN))]
 DeviceKey = Annotated[ApiKeyInfo, Depends(require_role(Role.DEVICE))]
 ManagerKey = Annotated[ApiKeyInfo, Depends(require_role(Role.ADMIN, Role.AGRONOMIST))]
+PlatformKey = Annotated[ApiKeyInfo, Depends(require_role(Role.PLATFORM, Role.ADMIN))]
+
+
+def acting_platform(
+    key: PlatformKey,
+    session: SessionDep,
+    platform: Annotated[
+        str | None,
+        Query(max_length=64, description="admin keys only: the platform to act for"),
+    ] = None,
+) -> str:
+    """The platform a platform route acts for: the key's, or an admin's ``?platform=``."""
+    return acting_platform_id(session, key, platform)
+
+
+ActingPlatform = Annotated[str, Depends(acting_platform)]

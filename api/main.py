@@ -37,6 +37,7 @@ from api.openapi import install_openapi
 from api.routes import devices, jobs, operations, telemetry
 from api.telemetry import HttpTelemetry, RecentDeadLetters
 from forecasting.jobs import FORECAST
+from forecasting.service import ForecastService
 from ingest.pipeline import RetryPolicy, TelemetryPipeline
 
 log = logging.getLogger(__name__)
@@ -59,13 +60,16 @@ def create_app(
     sessions: sessionmaker[Session] | None = None,
     clock: Clock | None = None,
     publisher: ConfigPublisher | None = None,
+    forecasts: ForecastService | None = None,
 ) -> FastAPI:
     """The API app on ``settings``.
 
     ``store`` (default: the configured one, ``AGRIMATCH_INFLUX_URL`` or the
     embedded store), ``sessions`` (default: the configured registry, migrated),
-    ``clock`` (default: the settings' clock) and ``publisher`` (default: MQTT on
-    ``AGRIMATCH_MQTT_URL``, none when unset) may be injected.
+    ``clock`` (default: the settings' clock), ``publisher`` (default: MQTT on
+    ``AGRIMATCH_MQTT_URL``, none when unset) and ``forecasts`` (default: a
+    forecast service on the store and registry, models in the data dir) may
+    be injected.
     """
     metrics = ApiMetrics()
 
@@ -80,7 +84,9 @@ def create_app(
                 engine, the_sessions = await run_in_threadpool(_open_registry, settings)
             else:
                 the_sessions = sessions
-            context = _context(settings, the_store, the_sessions, clock, publisher, metrics)
+            context = _context(
+                settings, the_store, the_sessions, clock, publisher, metrics, forecasts
+            )
             app.state.context = context
             yield
         finally:
@@ -145,6 +151,7 @@ def _context(
     clock: Clock | None,
     publisher: ConfigPublisher | None,
     metrics: ApiMetrics,
+    forecasts: ForecastService | None = None,
 ) -> ApiContext:
     from api.routes.operations import forecast_age_s
 
@@ -173,6 +180,7 @@ def _context(
         publisher=publisher,
         key_pepper=pepper(settings),
         metrics=metrics,
+        forecasts=forecasts or ForecastService(store, sessions, settings.data_dir / "models"),
     )
     metrics.pipeline_snapshot = pipeline.metrics.snapshot
     metrics.records_rejected = http_telemetry.records_rejected
