@@ -34,7 +34,18 @@ from api.errors import install_problem_handlers
 from api.metrics import ApiMetrics, RequestMetricsMiddleware
 from api.middleware import BodySizeLimitMiddleware
 from api.openapi import install_openapi
-from api.routes import devices, jobs, operations, telemetry
+from api.routes import (
+    devices,
+    farms,
+    fields,
+    harvests,
+    jobs,
+    operations,
+    recommendations,
+    telemetry,
+    whatif,
+)
+from api.routes import forecasts as forecast_routes  # `forecasts` is create_app's service
 from api.telemetry import HttpTelemetry, RecentDeadLetters
 from forecasting.jobs import FORECAST
 from forecasting.service import ForecastService
@@ -113,6 +124,13 @@ def create_app(
         (telemetry.router, API_PREFIX),
         (devices.router, API_PREFIX),
         (jobs.router, API_PREFIX),
+        # Agronomists: farms, fields, harvests, forecasts, recommendations, what-ifs.
+        (farms.router, API_PREFIX),
+        (fields.router, API_PREFIX),
+        (harvests.router, API_PREFIX),
+        (forecast_routes.router, API_PREFIX),
+        (recommendations.router, API_PREFIX),
+        (whatif.router, API_PREFIX),
         (dashboard_router, ""),  # GET / and /dashboard/: the web page, reading /v1 like anyone
     ):
         app.include_router(router, prefix=prefix)
