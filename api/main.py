@@ -35,13 +35,16 @@ from api.metrics import ApiMetrics, RequestMetricsMiddleware
 from api.middleware import BodySizeLimitMiddleware
 from api.openapi import install_openapi
 from api.routes import (
+    demand,
     devices,
     farms,
     fields,
     harvests,
     jobs,
     operations,
+    proposals,
     recommendations,
+    supply,
     telemetry,
     whatif,
 )
@@ -131,6 +134,10 @@ def create_app(
         (forecast_routes.router, API_PREFIX),
         (recommendations.router, API_PREFIX),
         (whatif.router, API_PREFIX),
+        # Platforms: demand in, supply and campaign proposals out.
+        (demand.router, API_PREFIX),
+        (supply.router, API_PREFIX),
+        (proposals.router, API_PREFIX),
         (dashboard_router, ""),  # GET / and /dashboard/: the web page, reading /v1 like anyone
     ):
         app.include_router(router, prefix=prefix)
