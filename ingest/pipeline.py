@@ -4,6 +4,13 @@ decode → validate → points → write (retrying until stored) → dead-letter
 bad → acknowledge, in arrival order. MQTT and HTTP telemetry both go through
 :meth:`TelemetryPipeline.process`; a message's ``ack`` runs only after every
 good point of it is durably stored and every dead letter of it is accepted.
+
+A message that makes the decoding itself fail (a bug of ours, not the
+message's fault) is dead-lettered as ``internal_error`` rather than raised:
+raised, it would stop the writer on every redelivery, a poison message. A
+store that refuses for good (:class:`~agrimatch.store.StoreError`, e.g. bad
+credentials) is raised to the caller, with nothing acknowledged: retrying
+cannot fix it, and the transport must stop loudly instead of idling.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tenacity import (
@@ -105,7 +112,8 @@ class TelemetryPipeline:
 
         Blocks, retrying with backoff, while the store is unavailable; returns
         with ``acked=False`` (nothing acknowledged, nothing lost: the transport
-        redelivers) only if ``stop`` is set first.
+        redelivers) only if ``stop`` is set first. Raises ``StoreError`` when
+        the store refuses for good (nothing of the batch is acknowledged).
         """
         stop = stop or threading.Event()
         started = time.perf_counter()
@@ -129,13 +137,13 @@ class TelemetryPipeline:
 
         if letters and not self._dead_letters.send(letters, stop):
             return BatchReport(outcomes, acked=False)
-        self.metrics.add(dead_letters=len(letters))
+        self.metrics.dead_lettered(letter.reason.value for letter in letters)
 
         self._count(messages, outcomes, points, result, letters)
         for message in messages:
             if message.ack is not None:
                 message.ack()
-        self.metrics.add(messages_acked=len(messages))
+        self.metrics.acked(len(messages))
         self.metrics.observe_batch((time.perf_counter() - started) * 1000)
         return BatchReport(outcomes, acked=True)
 
@@ -153,6 +161,11 @@ class TelemetryPipeline:
         except MessageRejected as exc:
             refused = self._letter(message, exc.reason, exc.detail)
             return MessageOutcome(rejected=refused), [], refused
+        except Exception as exc:  # a bug of ours: dead-letter it, the writer goes on
+            detail = f"ingest failed on this message: {type(exc).__name__}: {exc}"
+            refused = self._letter(message, Reason.INTERNAL_ERROR, detail)
+            log.error("%s (dead-lettered as internal_error)", refused.detail, exc_info=True)
+            return MessageOutcome(rejected=refused), [], refused
 
         outcome = MessageOutcome(readings_stored=len(decoded.readings), problems=decoded.problems)
         letter: DeadLetter | None = None
@@ -164,12 +177,20 @@ class TelemetryPipeline:
                 message,
                 first.reason,
                 f"{len(decoded.problems)} of the pack's records rejected; first: {first.detail}",
-                records=[
+                # A generator: the letter keeps the first few and counts the rest.
+                records=(
                     {"index": p.index, "reason": p.reason.value, "detail": p.detail}
                     for p in decoded.problems
-                ],
+                ),
             )
-        return outcome, readings_to_points(address, decoded.readings), letter
+        try:
+            points = readings_to_points(address, decoded.readings)
+        except Exception as exc:  # a bug of ours, as above
+            detail = f"ingest failed on this message: {type(exc).__name__}: {exc}"
+            refused = self._letter(message, Reason.INTERNAL_ERROR, detail)
+            log.error("%s (dead-lettered as internal_error)", refused.detail, exc_info=True)
+            return MessageOutcome(rejected=refused), [], refused
+        return outcome, points, letter
 
     def _write(self, points: list[Point], stop: threading.Event) -> WriteResult | None:
         if not points:
@@ -228,15 +249,15 @@ class TelemetryPipeline:
         message: InboundMessage,
         reason: Reason,
         detail: str,
-        records: list[dict[str, object]] | None = None,
+        records: Iterable[Mapping[str, object]] = (),
     ) -> DeadLetter:
-        return DeadLetter(
+        return DeadLetter.of(
             reason=reason,
             detail=detail,
             topic=message.topic,
             payload=message.payload,
             received_at=message.received_at,
-            records=records or (),
+            records=records,
         )
 
     def _count(
@@ -252,7 +273,8 @@ class TelemetryPipeline:
             messages_dead_lettered=sum(1 for o in outcomes if not o.accepted),
             records_rejected=sum(len(o.problems) for o in outcomes),
             readings_stored=sum(o.readings_stored for o in outcomes),
-            points_written=result.written,
         )
+        if result.written:
+            self.metrics.stored(result.written)
         for letter in letters:
             log.info("dead-lettered %s: %s (%s)", letter.topic, letter.reason.value, letter.detail)
