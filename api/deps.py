@@ -10,20 +10,26 @@ or admin) and ``ActingPlatform`` (the platform a platform route acts for).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from agrimatch.auth import ApiKeyInfo, Role, authenticate
+from agrimatch.auth import ApiKeyInfo, Role, authenticate, note_key_used
+from agrimatch.auth.keys import LAST_USED_RESOLUTION
 from agrimatch.settings import Settings
 from agrimatch.store import TelemetryStore
 from api.context import ApiContext
 from api.errors import ProblemError
 from api.scope import acting_platform_id
 from forecasting.service import ForecastService
+
+log = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -79,8 +85,7 @@ def current_key(
             title="Unauthorized",
             headers=_CHALLENGE,
         )
-    # A session of its own: the last-used note commits whatever the route does.
-    with context.sessions.begin() as session:
+    with context.sessions() as session:
         key = authenticate(session, credentials.credentials, context.key_pepper)
     if key is None:
         # One answer for unknown, wrong and revoked keys: nothing to probe.
@@ -91,7 +96,20 @@ def current_key(
             title="Unauthorized",
             headers=_CHALLENGE,
         )
+    _note_used(context, key)
     return key
+
+
+def _note_used(context: ApiContext, key: ApiKeyInfo) -> None:
+    # Its own transaction, and only a hint: a request is never refused for it.
+    last = key.last_used_at
+    if last is not None and datetime.now(UTC) - last < LAST_USED_RESOLUTION:
+        return
+    try:
+        with context.sessions.begin() as session:
+            note_key_used(session, key.id)
+    except SQLAlchemyError as exc:
+        log.warning("could not note the use of key %s: %s", key.id, type(exc).__name__)
 
 
 CurrentKey = Annotated[ApiKeyInfo, Depends(current_key)]

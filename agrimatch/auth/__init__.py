@@ -3,7 +3,7 @@
 Public face:
 - :class:`Role`, :class:`ApiKeyInfo` — a key's role, scope and life (never its secret).
 - :func:`create_key`, :func:`list_keys`, :func:`get_key`, :func:`revoke_key`,
-  :func:`authenticate` — the keys in the registry database.
+  `authenticate`, :func:`note_key_used` — the keys in the registry database.
 - :func:`pepper` — the server secret the key hashes are keyed with.
 
 Hashing itself is pure and lives in :mod:`agrimatch.auth.tokens`.
@@ -17,6 +17,7 @@ from agrimatch.auth.keys import (
     create_key,
     get_key,
     list_keys,
+    note_key_used,
     pepper,
     revoke_key,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "create_key",
     "get_key",
     "list_keys",
+    "note_key_used",
     "pepper",
     "revoke_key",
 ]

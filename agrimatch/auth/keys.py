@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from agrimatch.auth.tokens import hash_secret, new_token, parse_token, secret_matches
@@ -186,8 +186,7 @@ def authenticate(
 ) -> ApiKeyInfo | None:
     """The live key ``token`` is, or None (malformed, unknown, wrong secret, revoked).
 
-    Notes when the key was last used (at most once per
-    :data:`LAST_USED_RESOLUTION`), so the caller commits the session.
+    Reads only: :func:`note_key_used` records the use, in a transaction of its own.
     """
     parsed = parse_token(token)
     if parsed is None:
@@ -196,12 +195,27 @@ def authenticate(
     matches = secret_matches(parsed.secret, pepper, row.secret_hash if row else _DUMMY_HASH)
     if row is None or not matches or row.revoked_at is not None:
         return None
-    now = now or _utc_now()
-    last = _aware(row.last_used_at)
-    if last is None or now - last >= LAST_USED_RESOLUTION:
-        row.last_used_at = now
-        session.flush()
     return _info(row)
+
+
+def note_key_used(session: Session, key_id: str, *, now: datetime | None = None) -> None:
+    """Note that key ``key_id`` was used now, at most once per :data:`LAST_USED_RESOLUTION`.
+
+    One conditional UPDATE with no read before it, meant as the first statement of
+    its own transaction: on SQLite a transaction that reads and then writes fails
+    at once when another request wrote in between, and concurrent first requests of
+    a new key did exactly that; a lone write waits for the lock instead.
+    """
+    now = now or _utc_now()
+    session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key_id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _info(row: ApiKey) -> ApiKeyInfo:

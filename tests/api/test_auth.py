@@ -7,7 +7,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from agrimatch.auth import ApiKeyError, Role, authenticate, create_key, revoke_key
+from agrimatch.auth import (
+    ApiKeyError,
+    Role,
+    authenticate,
+    create_key,
+    get_key,
+    note_key_used,
+    revoke_key,
+)
 from agrimatch.registry.models import ApiKey
 from agrimatch.store.embedded import EmbeddedStore
 from tests.api.conftest import DEVICE_A, DEVICE_B, PEPPER, bearer, pack
@@ -108,10 +116,37 @@ def test_a_key_hashed_under_another_pepper_does_not_authenticate(
 def test_authenticating_notes_when_a_key_was_last_used(
     tokens: dict[str, str], sessions: sessionmaker[Session]
 ) -> None:
-    with sessions.begin() as session:
+    with sessions() as session:
         key = authenticate(session, tokens["platform"], PEPPER.encode())
-    assert key is not None and key.last_used_at is not None
-    assert key.role is Role.PLATFORM and key.platform_id == "pdd"
+    assert key is not None and key.role is Role.PLATFORM and key.platform_id == "pdd"
+    with sessions.begin() as session:
+        note_key_used(session, key.id)
+    with sessions() as session:
+        noted = get_key(session, key.id)
+    assert noted is not None and noted.last_used_at is not None
+
+
+def test_a_new_keys_first_requests_in_parallel_are_all_served(app, tokens) -> None:
+    # Each first use notes itself; on SQLite a read-then-write transaction per request
+    # failed with "database is locked" when another request had written in between.
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from tests.live_server import LiveServer
+
+    server = LiveServer(app)
+    server.start()
+    try:
+        headers = {"Authorization": f"Bearer {tokens['admin']}"}
+        with httpx.Client(base_url=server.url, timeout=60) as http, ThreadPoolExecutor(8) as pool:
+            statuses = list(
+                    pool.map(lambda _: http.get("/v1/devices", headers=headers).status_code,
+                             range(24))
+                )  # fmt: skip
+    finally:
+        server.stop()
+    assert statuses == [200] * 24
 
 
 @pytest.mark.parametrize(

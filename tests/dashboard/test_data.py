@@ -18,7 +18,8 @@ from agrimatch.contract.sensors import SENSORS
 from api import create_app
 from forecasting.service import ForecastService
 from tests.api.conftest import PEPPER, api_settings
-from tests.dashboard.conftest import LiveServer, Tab, enter_key, save_screenshot
+from tests.dashboard.conftest import Tab, enter_key, save_screenshot
+from tests.live_server import LiveServer
 
 AS_OF = date(2026, 4, 15)
 PLATFORM = "pdd"  # the default scenario's platform

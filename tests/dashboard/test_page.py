@@ -15,7 +15,8 @@ from agrimatch.scenario import parse_scenario
 from agrimatch.store.embedded import EmbeddedStore
 from api import create_app
 from tests.api.conftest import PEPPER, SCENARIO, api_settings
-from tests.dashboard.conftest import LiveServer, Tab, enter_key
+from tests.dashboard.conftest import Tab, enter_key
+from tests.live_server import LiveServer
 
 
 @pytest.fixture(scope="module")
