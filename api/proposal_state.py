@@ -17,7 +17,7 @@ writes (or updates) a ``Campaign`` row with source "history", the rows the
 uplift estimate (:mod:`forecasting.campaign_uplift`) learns from. Its
 ``volume_kg`` is the kilograms reported sold and its uplift and hangover are
 measured as a demand import measures a campaign in sales history
-(:func:`forecasting.imports._campaign_history.measure_campaign`): the
+(:func:`forecasting.imports.measure_campaign`): the
 reported kilograms spread over the campaign's days, against the platform's
 own demand in the store on the 28 days before (other campaigns' days left
 out); no days before to compare with gives an uplift of 1.0, "no measured
@@ -45,7 +45,7 @@ from agrimatch.store.measurements import china_day_start_ms
 from api.crud import get_proposal, platform_proposals
 from forecasting.campaigns import HANGOVER_DAYS
 from forecasting.demand_data import daily_demand_frame
-from forecasting.imports._campaign_history import BASELINE_DAYS, CampaignEffect, measure_campaign
+from forecasting.imports import BASELINE_DAYS, CampaignEffect, measure_campaign
 from forecasting.results import CampaignResult, ForecastResults
 
 PROPOSED: Final = "proposed"

@@ -22,6 +22,7 @@ Import farms first (they create regions), then fields (and their seasons),
 then harvests and demand.
 """
 
+from forecasting.imports._campaign_history import BASELINE_DAYS, CampaignEffect, measure_campaign
 from forecasting.imports._csv import (
     Column,
     ImportFormatError,
@@ -38,11 +39,13 @@ from forecasting.imports.fields import FIELD_COLUMNS, import_fields
 from forecasting.imports.harvests import HARVEST_COLUMNS, import_harvests
 
 __all__ = [
+    "BASELINE_DAYS",
     "DEMAND_COLUMNS",
     "FARM_COLUMNS",
     "FIELD_COLUMNS",
     "HARVEST_COLUMNS",
     "BadRow",
+    "CampaignEffect",
     "Column",
     "ImportFormatError",
     "ImportReport",
@@ -52,6 +55,7 @@ __all__ = [
     "import_farms",
     "import_fields",
     "import_harvests",
+    "measure_campaign",
     "parse_csv",
     "read_csv",
     "table_from_records",
