@@ -13,6 +13,9 @@ with nothing to forecast fails in a second, with the fix in the message.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -80,6 +83,9 @@ class ForecastService:
     sessions: sessionmaker[Session]
     model_dir: Path
     options: ChainOptions = field(default_factory=ChainOptions)
+    # A run's stored results never change (a rerun stores under a new run id), so
+    # they are read once per run: the API serves them many times a second.
+    _read: _RunCache = field(default_factory=lambda: _RunCache(8), repr=False)
 
     # --- write side -------------------------------------------------------------------
 
@@ -155,7 +161,9 @@ class ForecastService:
         None when there is none."""
         with self.sessions() as session:
             run = find_run(session, as_of)
-            return None if run is None else read_results(session, run)
+            if run is None:
+                return None
+            return self._read.get(run.id, lambda: read_results(session, run))
 
     def load(self, as_of: date) -> ChainData:
         """What the chain reads as of ``as_of``: seasons, telemetry, demand, campaigns."""
@@ -196,3 +204,24 @@ class ForecastService:
             return metrics
 
         return forecast
+
+
+class _RunCache:
+    """The last ``size`` runs' results by run id, safe to share between threads."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._results: OrderedDict[int, ForecastResults] = OrderedDict()
+
+    def get(self, run_id: int, read: Callable[[], ForecastResults]) -> ForecastResults:
+        with self._lock:
+            if run_id in self._results:
+                self._results.move_to_end(run_id)
+                return self._results[run_id]
+        results = read()  # outside the lock: two first readers may both read, harmlessly
+        with self._lock:
+            self._results[run_id] = results
+            while len(self._results) > self._size:
+                self._results.popitem(last=False)
+        return results

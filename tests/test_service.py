@@ -124,3 +124,13 @@ def test_importing_the_chain_loads_no_scheduler():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_runs_results_are_read_once_and_a_rerun_is_read_anew(service, saved):
+    first = service.results(AS_OF)
+    assert service.results(AS_OF) is first  # served from memory, not the registry again
+    with threadpool_limits(1):
+        rerun = service.run_forecast(AS_OF)
+    assert rerun.ok
+    fresh = service.results(AS_OF)
+    assert fresh.run_id == rerun.run.id != first.run_id
