@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -61,6 +61,36 @@ Progress = Callable[[str], None]
 """Told the name of each stage of a long computation as it starts."""
 
 
+class ForecastEngine(Protocol):
+    """Where the chain's partitionable work runs: the per-field forecasts and the demand
+    forecast. None in :class:`ChainOptions` is this process; a cluster engine
+    (:class:`forecasting.distributed.DaskForecastEngine`) must return exactly what the
+    in-process functions return for the same input."""
+
+    def field_forecasts(
+        self,
+        data: ChainData,
+        fields: pd.DataFrame,
+        history: pd.DataFrame,
+        model: YieldQuantileModel,
+        as_of: date,
+    ) -> pd.DataFrame:
+        """What :func:`field_forecasts` returns for these arguments."""
+        ...
+
+    def demand_forecast(
+        self,
+        model: DemandQuantileModel,
+        history_weekly: pd.DataFrame,
+        origin_week: date,
+        horizon_weeks: int,
+        campaigns: pd.DataFrame,
+    ) -> pd.DataFrame:
+        """What ``model.forecast(history_weekly, origin_week, horizon_weeks, campaigns)``
+        returns."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ChainOptions:
     horizon_weeks: int = 26
@@ -69,6 +99,8 @@ class ChainOptions:
     min_training_seasons: int = 2
     planting_constraints: PlantingConstraints = field(default_factory=PlantingConstraints)
     planting_risk: Risk = DEFAULT_PLANTING_RISK
+    # None: in this process. The models are fitted here either way, once per run.
+    engine: ForecastEngine | None = None
 
 
 @dataclass(slots=True)
@@ -258,7 +290,10 @@ def forecast_as_of(
     report = progress or no_progress
     report("forecasting fields")
     fields = pd.concat([current, planned_seasons(data.seasons, as_of, current)])
-    forecasts = field_forecasts(data, fields, history, trained.model, as_of)
+    if options.engine is None:
+        forecasts = field_forecasts(data, fields, history, trained.model, as_of)
+    else:
+        forecasts = options.engine.field_forecasts(data, fields, history, trained.model, as_of)
     report("forecasting demand")
     market = chain_market(data, as_of, forecasts, options)
     report("balance and recommendations")
@@ -307,7 +342,14 @@ def chain_market(
     horizon_weeks = demand_horizon_weeks(forecasts, origin, options.horizon_weeks)
     demand_model = DemandQuantileModel(max_horizon_weeks=horizon_weeks)
     demand_model.fit(demand_weekly[demand_weekly["week"] <= origin], campaigns=known.campaigns)
-    demand = demand_model.forecast(demand_weekly, origin, horizon_weeks, campaigns=known.campaigns)
+    if options.engine is None:
+        demand = demand_model.forecast(
+            demand_weekly, origin, horizon_weeks, campaigns=known.campaigns
+        )
+    else:
+        demand = options.engine.demand_forecast(
+            demand_model, demand_weekly, origin, horizon_weeks, known.campaigns
+        )
     return Market(
         as_of=as_of,
         demand=demand,
@@ -356,7 +398,9 @@ def field_forecasts(
             [forecasts, climatology.assign(as_of=as_of)], ignore_index=True
         ).reindex(columns=forecasts.columns.union(climatology.columns, sort=False))
     if with_drivers:
-        forecasts["drivers"] = _drivers_by_field(field_drivers(model, features), forecasts)
+        # Nothing sown, nothing to attribute (and no rows for the model to predict).
+        drivers = field_drivers(model, features) if len(features) else pd.DataFrame()
+        forecasts["drivers"] = _drivers_by_field(drivers, forecasts)
     regions = data.seasons.drop_duplicates("farm").set_index("farm")["region"]
     daily_regions = daily.assign(region=daily["farm"].map(regions))
     climatologies = {

@@ -1,0 +1,144 @@
+"""The forecast chain on a Dask cluster gives exactly what one process gives.
+
+A real ``LocalCluster`` of two worker processes (one thread each) on a world of
+four regions (tests/regional_world.py): the per-field forecasts and the demand
+forecast, partitioned by region, compared with the one-process functions to
+the last digit (``check_exact``), then the whole chain (forecasts, supply,
+demand, balance, campaigns, planting) with and without the engine. Light model
+hyperparameters keep the fits short; identity does not depend on them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from forecasting.chain import (
+    ChainOptions,
+    TrainedYieldModel,
+    field_forecasts,
+    forecast_as_of,
+    training_set,
+)
+from forecasting.chain_data import planned_seasons, split_seasons
+from forecasting.demand_data import weekly
+from forecasting.demand_model import DemandQuantileModel
+from forecasting.distributed import DaskForecastEngine, engine_for, region_partitions
+from forecasting.features import FEATURE_COLUMNS
+from forecasting.yield_model import YieldQuantileModel
+from tests.regional_world import RegionalWorld, regional_world
+
+LIGHT_YIELD = {"max_iter": 40, "calibration_folds": 3}
+
+
+@dataclass(frozen=True)
+class Fitted:
+    world: RegionalWorld
+    trained: TrainedYieldModel
+    fields: pd.DataFrame
+    history: pd.DataFrame
+
+
+@pytest.fixture(scope="module")
+def fitted() -> Fitted:
+    world = regional_world(farms_per_region=2, demand_from=date(2022, 6, 1))
+    data = world.data.until(world.as_of)
+    history, current = split_seasons(data.seasons, world.as_of)
+    X, y = training_set(data.daily, history, (90, 60, 30))
+    model = YieldQuantileModel(feature_columns=FEATURE_COLUMNS, **LIGHT_YIELD).fit(X, y)
+    fields = pd.concat([current, planned_seasons(data.seasons, world.as_of, current)])
+    return Fitted(world, TrainedYieldModel(model, "test", "", {}), fields, history)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[DaskForecastEngine]:
+    with DaskForecastEngine("local", local_workers=2) as engine:
+        # Started here, so a slow start on a busy machine is not any test's time.
+        engine.client.wait_for_workers(2, timeout=120)
+        yield engine
+
+
+def test_regions_are_packed_largest_first_onto_the_lightest_partition_never_split():
+    sizes = {"korla": 50, "mengzi": 30, "yanchuan": 30, "zhongmou": 10, "aksu": 5}
+    # 50 | 30+30 | then 10 and 5 onto the lighter: 65 against 60.
+    assert region_partitions(sizes, 2) == [("aksu", "korla", "zhongmou"), ("mengzi", "yanchuan")]
+    assert region_partitions(sizes, 10) == [(r,) for r in ("korla", "mengzi", "yanchuan")] + [
+        ("zhongmou",),
+        ("aksu",),
+    ]
+    assert region_partitions(sizes, 1) == [tuple(sorted(sizes))]
+
+
+def test_a_cluster_address_is_local_or_a_scheduler_url():
+    assert engine_for(None) is None and engine_for("") is None
+    assert engine_for("local") is not None
+    assert engine_for("tcp://dask-scheduler:8786") is not None
+    with pytest.raises(ValueError, match="tcp://host:8786"):
+        engine_for("dask-scheduler")
+
+
+def test_per_field_forecasts_on_two_workers_equal_one_process_to_the_last_digit(fitted, engine):
+    world, model, as_of = fitted.world, fitted.trained.model, fitted.world.as_of
+    data = world.data.until(as_of)
+    # Korla's pears are left out: its partition holds only maize still to be sown, the
+    # case where a partition starts from an empty feature frame.
+    fields = fitted.fields[
+        ~((fitted.fields["region"] == "korla") & (fitted.fields["planted_on"] <= as_of))
+    ]
+    assert (fields["planted_on"] > as_of).any() and (fields["region"] == "korla").any()
+    one = field_forecasts(data, fields, fitted.history, model, as_of)
+    many = engine.field_forecasts(data, fields, fitted.history, model, as_of)
+    pd.testing.assert_frame_equal(many, one, check_exact=True)
+    assert set(one["region"]) == set(world.regions)
+
+
+def test_the_work_is_split_over_both_workers_and_each_model_is_shipped_once_to_each(fitted, engine):
+    data = fitted.world.data.until(fitted.world.as_of)
+    engine.field_forecasts(
+        data, fitted.fields, fitted.history, fitted.trained.model, fitted.world.as_of
+    )
+    runs = [r for r in engine.last_runs if r.stage == "fields"]
+    assert sorted(r for run in runs for r in run.regions) == sorted(fitted.world.regions)
+    assert sum(run.rows_in for run in runs) == len(fitted.fields)
+    workers = {run.worker_pid for run in runs}
+    assert len(workers) == 2 and os.getpid() not in workers
+    assert engine.models_shipped["yield"] == 2
+
+
+def test_the_demand_forecast_on_two_workers_equals_one_process_to_the_last_digit(fitted, engine):
+    data = fitted.world.data.until(fitted.world.as_of)
+    history = weekly(data.demand_daily)
+    origin = fitted.world.as_of - timedelta(days=fitted.world.as_of.weekday() + 7)
+    model = DemandQuantileModel(max_iter=40, max_horizon_weeks=26)
+    model.fit(history[history["week"] <= origin], campaigns=data.campaigns)
+    one = model.forecast(history, origin, 26, campaigns=data.campaigns)
+    many = engine.demand_forecast(model, history, origin, 26, data.campaigns)
+    pd.testing.assert_frame_equal(many, one, check_exact=True)
+    assert set(one["region"]) == set(fitted.world.regions)
+    assert engine.models_shipped["demand"] == 2
+    assert len({r.worker_pid for r in engine.last_runs if r.stage == "demand"}) == 2
+
+
+def test_the_whole_chain_with_the_engine_equals_one_process(fitted, engine):
+    world = fitted.world
+    one = forecast_as_of(world.data, world.as_of, fitted.trained)
+    many = forecast_as_of(world.data, world.as_of, fitted.trained, ChainOptions(engine=engine))
+    for frame in ("forecasts", "supply", "demand", "balance"):
+        pd.testing.assert_frame_equal(getattr(many, frame), getattr(one, frame), check_exact=True)
+    assert many.campaigns == one.campaigns
+    assert repr(sorted(many.metrics.items())) == repr(sorted(one.metrics.items()))  # NaN too
+    if one.planting is None:
+        assert many.planting is None and many.planting_error == one.planting_error
+    else:
+        assert many.planting is not None
+        for frame in ("farms", "regions"):
+            pd.testing.assert_frame_equal(
+                getattr(many.planting, frame), getattr(one.planting, frame), check_exact=True
+            )
+        assert many.planting.summary == one.planting.summary
+    assert len(one.forecasts) == len(fitted.fields)
