@@ -6,12 +6,21 @@ import json
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SECRET_MASK = "********"
+# Registry databases agrimatch installs a driver for (SQLAlchemy backend names).
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+_DATABASE_DRIVERS = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "postgresql+psycopg": "postgresql",
+}
 
 
 class SettingsError(ValueError):
@@ -68,6 +77,23 @@ class Settings(BaseSettings):
     ingest_retry_initial_s: float = Field(default=0.2, gt=0)
     ingest_retry_max_s: float = Field(default=10.0, gt=0)
     ingest_stats_interval_s: float = Field(default=30.0, gt=0)
+    ingest_connect_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Ingest exits 1 if its first broker connection fails for this long",
+    )
+    ingest_session_expiry_s: int = Field(
+        default=3 * 24 * 3600,
+        ge=60,
+        le=2**32 - 2,
+        description="How long the broker keeps ingest's session (and queue) after it leaves",
+    )
+    ingest_metrics_port: int | None = Field(
+        default=None, ge=1, le=65_535, description="Prometheus metrics port of ingest; unset: off"
+    )
+    ingest_metrics_host: str = Field(
+        default="127.0.0.1", description="Address the ingest metrics port binds (0.0.0.0: all)"
+    )
 
     api_host: str = Field(default="127.0.0.1", description="Address `agrimatch serve` binds")
     api_port: int = Field(default=8080, ge=1, le=65_535, description="Port `agrimatch serve` binds")
@@ -100,13 +126,17 @@ class Settings(BaseSettings):
     def _check_mqtt_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
             return None
+        # Messages never quote the URL or a part of it: a password cut short by an
+        # unencoded "#", "/" or "?" would otherwise be echoed as a "port" or a "path".
         parts = urlsplit(value.get_secret_value())
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError("must look like mqtt://[user:pass@]host[:port] or mqtts://...")
-        try:
-            parts.port  # noqa: B018 - raises on a non-numeric port
-        except ValueError as exc:
-            raise ValueError(f"bad port: {exc}") from None
+        if parts.query or parts.fragment or parts.path not in ("", "/") or not _port_ok(parts):
+            raise ValueError(
+                "must look like mqtt://[user:pass@]host[:port]: a non-numeric port, or a path, "
+                "query or fragment; percent-encode #, /, ?, @ and : in the user or password "
+                "(%23 %2F %3F %40 %3A)"
+            )
         return value
 
     @field_validator("influx_url")
@@ -115,9 +145,29 @@ class Settings(BaseSettings):
         if not value:
             return None
         parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must look like http://host:8086 or https://...")
+        if parts.scheme not in ("http", "https") or not parts.hostname or not _port_ok(parts):
+            raise ValueError(
+                "must look like http://host:8086 or https://... (percent-encode #, /, ?, @ "
+                "and : in a user or password; or use AGRIMATCH_INFLUX_USERNAME/_PASSWORD)"
+            )
         return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        text = value.get_secret_value()
+        scheme = text.partition("://")[0].lower() if "://" in text else ""
+        if scheme not in _DATABASE_DRIVERS:
+            # Only the scheme is shown: the rest of the URL may hold a password.
+            shown = f"{scheme}://" if scheme and len(scheme) < 40 else "that URL"
+            raise ValueError(
+                f"the registry runs on PostgreSQL or SQLite, not {shown}: use "
+                "postgresql://user:pass@host/agrimatch or sqlite:///path/registry.sqlite3, "
+                "or unset it for SQLite in AGRIMATCH_DATA_DIR"
+            )
+        return value
 
     @field_validator("api_cors_origins", mode="before")
     @classmethod
@@ -153,13 +203,19 @@ class Settings(BaseSettings):
         return value
 
     def masked(self) -> dict[str, Any]:
-        """Effective settings as plain values with every secret masked."""
+        """Effective settings as plain values with every secret masked.
+
+        Secret fields show as a mask; URLs (secret or not) keep everything but
+        their password, which may sit in any of them (``http://admin:pw@host``).
+        """
         out: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 secret = value.get_secret_value()
-                out[name] = _mask_url(secret) if name.endswith("_url") else SECRET_MASK
+                out[name] = redact_url(secret) if name.endswith("_url") else SECRET_MASK
+            elif isinstance(value, str) and name.endswith("_url"):
+                out[name] = redact_url(value)
             elif value is None:
                 out[name] = None
             else:
@@ -174,14 +230,53 @@ class Settings(BaseSettings):
     def influx_embedded(self) -> bool:
         return self.influx_url is None
 
+    @property
+    def influx_url_display(self) -> str | None:
+        """``influx_url`` for messages and logs: its password masked."""
+        return None if self.influx_url is None else redact_url(self.influx_url)
 
-def _mask_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:{SECRET_MASK}@{parts.hostname}"
-    if parts.port:
-        netloc += f":{parts.port}"
+    def ensure_data_dir(self) -> Path:
+        """Create the data dir if needed and return it; :class:`SettingsError` (one line,
+        naming AGRIMATCH_DATA_DIR) if it cannot be created or written."""
+        path = self.data_dir
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".agrimatch-write-check"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise SettingsError(data_dir_error(path, why)) from None
+        return path
+
+
+def data_dir_error(path: Path, why: str) -> str:
+    """The one line that says the data dir is unusable and what to do."""
+    return (
+        f"AGRIMATCH_DATA_DIR={path} cannot be used ({why}): set AGRIMATCH_DATA_DIR to a "
+        "directory agrimatch may create and write"
+    )
+
+
+def _port_ok(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - raises on a non-numeric port
+    except ValueError:
+        return False
+    return True
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by a mask; anything unparsable masked whole."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = f"{parts.username}:{SECRET_MASK}@{parts.hostname}"
+        if parts.port:
+            netloc += f":{parts.port}"
+    except ValueError:
+        return SECRET_MASK
     return parts._replace(netloc=netloc).geturl()
 
 
@@ -193,5 +288,7 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "?"
-            problems.append(f"AGRIMATCH_{field.upper()}: {err['msg']}")
+            # Only pydantic's message, never err["input"]: the value may be a secret.
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(f"AGRIMATCH_{field.upper()}: {message}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
