@@ -53,6 +53,8 @@ def build_ingest(
         max_inflight=settings.ingest_max_inflight,
         keepalive_s=settings.mqtt_keepalive_s,
         stats_interval_s=settings.ingest_stats_interval_s,
+        session_expiry_s=settings.ingest_session_expiry_s,
+        connect_timeout_s=settings.ingest_connect_timeout_s,
     )
 
     def pipeline(dead_letters: DeadLetterSink) -> TelemetryPipeline:
