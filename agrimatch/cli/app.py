@@ -8,19 +8,24 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import TaskID
 from rich.table import Table
 
-from agrimatch.cli.common import console, err_console, settings_or_exit, setup_logging
+from agrimatch.cli.common import console, err_console, fail, settings_or_exit, setup_logging
 from agrimatch.cli.forecast_cmd import forecast_app
 from agrimatch.cli.import_cmd import import_app
 from agrimatch.cli.keys_cmd import keys_app
 from agrimatch.cli.serve_cmd import serve
 from agrimatch.clock import make_clock
+
+if TYPE_CHECKING:
+    from agrimatch.settings import Settings
+    from ingest.mqtt_consumer import MqttIngest
+    from ingest.prometheus import MetricsServer
 
 app = typer.Typer(
     name="agrimatch",
@@ -81,13 +86,25 @@ def ingest(
     shared: Annotated[
         bool, typer.Option(help="Use the shared subscription $share/ingest/... (N replicas)")
     ] = True,
+    retire: Annotated[
+        bool,
+        typer.Option(
+            "--retire",
+            help="End this client id's persistent session for good: store what it holds, "
+            "then remove it from the broker (for a replica that is gone)",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Consume telemetry from the broker into the store until SIGINT/SIGTERM.
 
     Needs AGRIMATCH_MQTT_URL (a broker to consume from); the store is InfluxDB
     when AGRIMATCH_INFLUX_URL is set, else the embedded store in AGRIMATCH_DATA_DIR.
+    Exits 1 with one line when it cannot go on: the first broker connection fails
+    for AGRIMATCH_INGEST_CONNECT_TIMEOUT_S, the store refuses for good (credentials),
+    or the writer fails. AGRIMATCH_INGEST_METRICS_PORT serves Prometheus metrics.
     """
+    from agrimatch.cli.preflight import require_data_dir, require_influx_credentials
     from agrimatch.cli.wiring import build_ingest, open_configured_store
 
     setup_logging(verbose)
@@ -98,18 +115,67 @@ def ingest(
             "(`agrimatch demo` runs an embedded one)"
         )
         raise typer.Exit(2)
+    if settings.influx_embedded:
+        require_data_dir(settings)
+    else:
+        require_influx_credentials(settings)
     store = open_configured_store(settings)
     service = build_ingest(settings, store, client_id=client_id, shared=shared)
+    name = client_id or settings.mqtt_client_id
+    if retire:
+        try:
+            report = service.retire()
+        except RuntimeError as exc:
+            raise fail(f"session {name!r} not retired: {exc}", 1) from None
+        finally:
+            store.close()
+        held = "held" if report.session_present else "had no session;"
+        console.print(f"session {name!r} retired: it {held} {report.messages} message(s), stored")
+        return
     stop = threading.Event()
     _stop_on_signals(stop)
-    service.start()
+    metrics_server = _ingest_metrics_or_exit(settings, service)
     try:
-        while not stop.wait(settings.ingest_stats_interval_s):
-            logging.getLogger("agrimatch.ingest").info("%s", service.metrics.snapshot().as_dict())
+        failure = service.run_until(stop)
     finally:
-        service.stop()
+        if metrics_server is not None:
+            metrics_server.close()
         store.close()
-        console.print(service.metrics.snapshot().as_dict())
+    console.print(service.metrics.snapshot().as_dict())
+    if failure is not None:
+        raise fail(f"ingest stopped: {failure}", 1)
+    if service.persistent:
+        # Said on every stop: a session left behind takes its share of the messages.
+        logging.getLogger("agrimatch.ingest").info(
+            "the broker keeps session %r and its share of the messages for %d h; if this "
+            "replica is gone for good: agrimatch ingest --retire --client-id %s",
+            name,
+            settings.ingest_session_expiry_s // 3600,
+            name,
+        )
+
+
+def _ingest_metrics_or_exit(settings: Settings, service: MqttIngest) -> MetricsServer | None:
+    """The Prometheus endpoint when AGRIMATCH_INGEST_METRICS_PORT is set; exit 2 if taken."""
+    from ingest.prometheus import IngestCollector, serve_metrics
+
+    port = settings.ingest_metrics_port
+    if port is None:
+        return None
+    host = settings.ingest_metrics_host
+    collector = IngestCollector(
+        service.metrics, lambda: service.queue_depth, lambda: service.writer_alive
+    )
+    try:
+        server = serve_metrics(collector, host, port)
+    except OSError as exc:
+        raise fail(
+            f"AGRIMATCH_INGEST_METRICS_PORT={port}: cannot listen on {host}:{port} "
+            f"({exc.strerror or exc}): pick a free port",
+            2,
+        ) from None
+    logging.getLogger("agrimatch.ingest").info("metrics on http://%s:%d/metrics", host, port)
+    return server
 
 
 sim_app = typer.Typer(
@@ -148,12 +214,18 @@ def sim(
     """Run a simulated fleet publishing SenML telemetry to AGRIMATCH_MQTT_URL.
 
     With --scenario the fleet is the scenario's devices on their fields;
-    `agrimatch sim backfill --help` writes past seasons instead.
+    `agrimatch sim backfill --help` writes past seasons instead. The simulated
+    clock never runs ahead of the wall clock (ingest refuses readings from the
+    future): above --speed 1 it starts --duration simulated seconds back (a day
+    without --duration; AGRIMATCH_CLOCK_START overrides) and, once caught up
+    with now, runs at real time. Exits 1 if the broker cannot be reached or
+    packs were left undelivered.
     """
     if ctx.invoked_subcommand is not None:
         return
     from agrimatch.cli.fleet_wiring import fleet_specs, run_fleet_until
-    from agrimatch.mqtt import MqttEndpoint
+    from agrimatch.cli.preflight import require_broker
+    from firmware_sim.live_clock import LiveClock, live_start
 
     setup_logging(verbose)
     settings = settings_or_exit()
@@ -163,15 +235,21 @@ def sim(
         )
         raise typer.Exit(2)
     specs, seed = _scenario_or_exit(lambda: fleet_specs(scenario, devices, seed, interval))
+    endpoint = require_broker(settings)
     stop = threading.Event()
     _stop_on_signals(stop)
-    clock = make_clock(settings.clock_start, speed)
-    stats = run_fleet_until(
-        MqttEndpoint.from_settings(settings), clock, specs, seed, duration, stop, realism=realism
-    )
+    start = settings.clock_start.timestamp() if settings.clock_start else None
+    clock = LiveClock(live_start(speed, duration) if start is None else start, speed)
+    stats = run_fleet_until(endpoint, clock, specs, seed, duration, stop, realism=realism)
     console.print(
         f"devices {stats.devices}, messages {stats.messages_sent}, readings {stats.readings_sent}"
     )
+    if stats.undelivered:
+        raise fail(
+            f"{stats.undelivered} pack(s) never reached the broker at {endpoint.display} "
+            f"(reconnects: {stats.reconnects}); is it still running?",
+            1,
+        )
 
 
 def _scenario_or_exit(load: Callable[[], T]) -> T:
@@ -211,6 +289,7 @@ def sim_backfill(
     --via mqtt, telemetry is published to AGRIMATCH_MQTT_URL for ingest to store
     (start ingest with AGRIMATCH_INGEST_MAX_AGE_DAYS beyond the seasons).
     """
+    from agrimatch.cli.preflight import require_data_dir, require_influx
     from agrimatch.cli.wiring import open_configured_store, open_registry
     from agrimatch.mqtt import MqttEndpoint
     from agrimatch.scenario import load_scenario
@@ -218,6 +297,8 @@ def sim_backfill(
 
     setup_logging(verbose)
     settings = settings_or_exit()
+    require_data_dir(settings)  # the registry (SQLite unless AGRIMATCH_DATABASE_URL) and state
+    require_influx(settings)
     if via not in ("store", "mqtt"):
         err_console.print(f"[red]error:[/] --via must be store or mqtt, not {via!r}")
         raise typer.Exit(2)
@@ -306,11 +387,17 @@ def demo(
     from agrimatch.cli.demo import print_summary
     from agrimatch.cli.forecast_views import print_answer, wide
     from agrimatch.cli.main_job import MainJobError, MainJobOptions, run_main_job, serve_api
+    from agrimatch.cli.preflight import require_broker, require_data_dir, require_influx
     from agrimatch.scenario import load_scenario
     from forecasting.errors import ChainError
 
     setup_logging(verbose)
     settings = settings_or_exit()
+    # Bounded checks first: a missing service is one line now, not minutes of retries.
+    require_data_dir(settings)
+    require_influx(settings)
+    if not settings.mqtt_embedded:
+        require_broker(settings)
     loaded = _scenario_or_exit(lambda: load_scenario(scenario))
     day = parse_day(as_of) if as_of is not None else None
     options = MainJobOptions(

@@ -145,7 +145,9 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
         store = open_store(settings)
         stack.callback(store.close)
         store_name = (
-            "embedded SQLite" if settings.influx_embedded else f"InfluxDB {settings.influx_url}"
+            "embedded SQLite"
+            if settings.influx_embedded
+            else f"InfluxDB {settings.influx_url_display}"
         )
         service = build_ingest(
             settings,
