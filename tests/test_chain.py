@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -236,6 +237,10 @@ def test_the_chain_refuses_a_date_with_too_little_history(world):
         _run(world, date(2024, 3, 1))
 
 
+# Five CLI runs in a row (backfill, forecast, what-if, two refusals) take about 4 min on a
+# busy 2-core machine, so the suite's 300 s per test would fail it under load while it
+# passes alone. Each run keeps its own bound; the test as a whole gets room for all five.
+@pytest.mark.timeout(1500)
 def test_forecast_run_command_records_a_run(tmp_path):
     import os
     import subprocess
@@ -304,7 +309,6 @@ def test_scheduler_runs_a_job_now_and_keeps_its_schedule_across_restarts(tmp_pat
     import signal
     import subprocess
     import sys
-    import time
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")}
     env["AGRIMATCH_DATA_DIR"] = str(tmp_path)
@@ -319,16 +323,22 @@ def test_scheduler_runs_a_job_now_and_keeps_its_schedule_across_restarts(tmp_pat
     )
     assert once.returncode == 0, once.stderr[-2000:]
     assert "refresh-features" in once.stdout and "ok" in once.stdout
+    env["COLUMNS"] = "400"  # one log record per line
     for _ in range(2):  # start, stop, start again: the job store keeps three jobs
         process = subprocess.Popen(
             [*agrimatch, "scheduler"],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        time.sleep(6)
+        # SIGTERM only once the scheduler says its jobs are scheduled: its handlers are
+        # installed by then. A fixed sleep sent it, on a loaded machine, to a process still
+        # importing, which died of the signal (exit -15) before it had stored anything.
+        scheduled = _lines_containing(process, " next at ", count=3, timeout_s=240)
+        assert len(scheduled) == 3, scheduled
         process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0
+        assert process.wait(60) == 0
     engine = make_engine(f"sqlite:///{tmp_path / 'registry.sqlite3'}")
     with engine.connect() as connection:
         from sqlalchemy import text
@@ -336,6 +346,29 @@ def test_scheduler_runs_a_job_now_and_keeps_its_schedule_across_restarts(tmp_pat
         ids = sorted(r[0] for r in connection.execute(text("SELECT id FROM apscheduler_jobs")))
     engine.dispose()
     assert ids == ["forecast", "refresh-features", "retrain"]
+
+
+def _lines_containing(process, needle: str, count: int, timeout_s: float) -> list[str]:
+    """The first ``count`` lines of ``process``'s stderr holding ``needle``, waiting at most
+    ``timeout_s``; stderr is drained to the end in the background so the process never
+    blocks on a full pipe."""
+    import queue
+    import threading
+
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True).start()
+    found: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while len(found) < count and time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            if process.poll() is not None and lines.empty():
+                break
+            continue
+        if needle in line:
+            found.append(line)
+    return found
 
 
 def test_a_long_keeping_glut_gets_a_campaign_before_it_spoils(world):
