@@ -10,6 +10,7 @@ from agrimatch.clock import Clock
 from agrimatch.settings import Settings
 from agrimatch.store import TelemetryStore
 from api.broker import ConfigPublisher
+from api.lookups import Lookups
 from api.metrics import ApiMetrics
 from api.telemetry import HttpTelemetry, RecentDeadLetters
 from forecasting.service import ForecastService
@@ -33,3 +34,4 @@ class ApiContext:
     key_pepper: bytes
     metrics: ApiMetrics
     forecasts: ForecastService
+    lookups: Lookups

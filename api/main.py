@@ -31,6 +31,7 @@ from api.broker import ConfigPublisher, MqttConfigPublisher
 from api.context import ApiContext
 from api.dashboard import router as dashboard_router
 from api.errors import install_problem_handlers
+from api.lookups import Lookups
 from api.metrics import ApiMetrics, RequestMetricsMiddleware
 from api.middleware import BodySizeLimitMiddleware
 from api.openapi import install_openapi
@@ -206,6 +207,7 @@ def _context(
         key_pepper=pepper(settings),
         metrics=metrics,
         forecasts=forecasts or ForecastService(store, sessions, settings.data_dir / "models"),
+        lookups=Lookups(),
     )
     metrics.pipeline_snapshot = pipeline.metrics.snapshot
     metrics.records_rejected = http_telemetry.records_rejected

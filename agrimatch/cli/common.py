@@ -32,12 +32,17 @@ def settings_or_exit() -> Settings:
         raise typer.Exit(2) from None
 
 
-def setup_logging(verbose: bool) -> None:
-    """Log to stderr through rich; third-party chatter only from warnings up."""
+def setup_logging(verbose: bool, *, plain: bool = False) -> None:
+    """Log to stderr through rich (``plain``: one plain line per record, for servers,
+    whose access log rich would spend a tenth of their time rendering); third-party
+    chatter only from warnings up."""
+    handler: logging.Handler = (
+        logging.StreamHandler() if plain else RichHandler(console=err_console, show_path=False)
+    )
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False)],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if plain else "%(message)s",
+        handlers=[handler],
     )
     for noisy in ("amqtt", "transitions", "httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -29,7 +29,7 @@ def serve(
 
     from api import create_app
 
-    setup_logging(verbose)
+    setup_logging(verbose, plain=True)
     settings = settings_or_exit()
     uvicorn.run(
         create_app(settings),

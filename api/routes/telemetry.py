@@ -111,8 +111,16 @@ async def post_telemetry(
 
 
 def _address_of(context: ApiContext, device_id: str) -> DeviceAddress:
-    with context.sessions() as session:
-        device = get_device(session, device_id)
-    if device is None:  # deleted since the key was checked (its key goes with it)
+    def read() -> DeviceAddress | None:
+        with context.sessions() as session:
+            device = get_device(session, device_id)
+            return (
+                None
+                if device is None
+                else DeviceAddress(device.farm_id, device.field_id, device.id)
+            )
+
+    address = context.lookups.device(device_id, read)
+    if address is None:  # deleted since the key was checked (its key goes with it)
         raise ProblemError(403, f"device {device_id!r} is no longer registered", slug="forbidden")
-    return DeviceAddress(device.farm_id, device.field_id, device.id)
+    return address
