@@ -2,7 +2,7 @@
 
 import pytest
 
-from agrimatch.settings import SECRET_MASK, SettingsError, load_settings
+from agrimatch.settings import SECRET_MASK, Settings, SettingsError, load_settings
 
 
 def test_unset_urls_select_the_embedded_broker_and_store(monkeypatch):
@@ -72,3 +72,25 @@ def test_cli_reports_invalid_settings_with_exit_code_2(monkeypatch):
     result = CliRunner().invoke(app, ["config", "show"])
     assert result.exit_code == 2
     assert "AGRIMATCH_INFLUX_URL" in result.output
+
+
+def test_the_readme_configuration_table_lists_every_setting_and_no_other():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    listed: set[str] = set()
+    for row in section.splitlines():
+        if not row.startswith("| `AGRIMATCH_"):
+            continue
+        base = ""
+        # "`AGRIMATCH_INFLUX_USERNAME` / `_PASSWORD`": the short form replaces the tail.
+        for name in re.findall(r"`(AGRIMATCH_\w+|_\w+)`", row.split("|")[1]):
+            if name.startswith("AGRIMATCH_"):
+                base = name.removeprefix("AGRIMATCH_")
+                listed.add(base)
+            else:
+                tail, parts = name.strip("_").split("_"), base.split("_")
+                listed.add("_".join(parts[: len(parts) - len(tail)] + tail))
+    assert listed == {name.upper() for name in Settings.model_fields}
