@@ -346,6 +346,57 @@ def test_the_ingest_command_exits_1_with_one_line_when_influxdb_refuses_the_cred
     assert "wrong-pw" not in done.stdout + done.stderr
 
 
+def test_the_ingest_command_exits_1_when_influxdb_refuses_a_write_after_a_good_start(
+    broker, secured_influx
+):
+    server, password = secured_influx
+    database = "faults_revoked"
+
+    def as_admin(statement: str) -> None:
+        answer = httpx.post(f"{server.url}/query", data={"q": statement}, auth=("admin", password))
+        assert answer.status_code == 200 and "error" not in answer.text, answer.text
+
+    as_admin(f"CREATE DATABASE {database}")
+    as_admin("CREATE USER writer WITH PASSWORD 'writer-pw-31a7'")
+    as_admin(f"GRANT ALL ON {database} TO writer")
+    env = cli_env(
+        AGRIMATCH_MQTT_URL=broker.url,
+        AGRIMATCH_MQTT_CLIENT_ID="ingest-revoked",
+        AGRIMATCH_INFLUX_URL=server.url,
+        AGRIMATCH_INFLUX_DB=database,
+        AGRIMATCH_INFLUX_USERNAME="writer",
+        AGRIMATCH_INFLUX_PASSWORD="writer-pw-31a7",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agrimatch", "ingest"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        endpoint = MqttEndpoint.from_url(broker.url)
+        publisher = Publisher(endpoint)
+        messages = make_messages(1, 2, time.time() - 600)
+        first_store = InfluxStore(server.url, database, username="admin", password=password)
+        # Started and subscribed once its first message is stored.
+        assert wait_until(
+            lambda: publisher.publish_all(messages[:1]) or stored_count(first_store) == 1, 60, 0.5
+        ), "ingest never stored its first message"
+        first_store.close()
+        as_admin("DROP USER writer")  # its credentials are refused from now on
+        publisher.publish_all(messages[1:])
+        publisher.close()
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1, err[-2000:]
+    [line] = [x for x in err.splitlines() if x.startswith("error:")]
+    assert "ingest stopped" in line and "HTTP 401" in line and "writer-pw" not in out + err
+
+
 class _BrokenSink:
     def send(self, letters, stop):
         raise RuntimeError("the dead-letter sender has a bug")
