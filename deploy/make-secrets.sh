@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Makes deploy/secrets/*.env for docker-compose.yml: a random password per user and
+# the env files that carry them (deploy/secrets/README.md lists each and who reads
+# it). Run once on the host, before the first `docker compose up`. A file that exists
+# is kept: running it again never changes a password a volume already holds (to
+# rotate one, docs/deploy.md). With mosquitto_passwd on the PATH it also adds the
+# broker's service users to deploy/passwd (devices come from `agrimatch devices
+# provision`).
+#
+#   deploy/make-secrets.sh [SECRETS_DIR [PASSWD_FILE]]
+#       defaults: deploy/secrets and deploy/passwd next to this script
+set -euo pipefail
+umask 077  # the files are readable by their owner only
+
+here="$(cd "$(dirname "$0")" && pwd)"
+dir="${1:-$here/secrets}"
+mkdir -p "$dir"
+
+# 32 characters of [A-Za-z0-9]: no character a URL, a shell or an env file would
+# need to quote.
+random() {
+  local out=""
+  while ((${#out} < 32)); do
+    out+="$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
+  done
+  printf '%s' "${out:0:32}"
+}
+
+# Each password is made once and kept in its own file, so the env files that share
+# one (InfluxDB's and agrimatch's view of user agrimatch) always agree.
+password() {
+  local file="$dir/.pw-$1"
+  [[ -s "$file" ]] || random >"$file"
+  cat "$file"
+}
+
+write() {  # write FILE, content on stdin; an existing file is kept
+  local file="$dir/$1"
+  if [[ -e "$file" ]]; then
+    cat >/dev/null
+    echo "kept    $file"
+  else
+    cat >"$file"
+    echo "made    $file"
+  fi
+}
+
+pg=$(password postgres)
+pg_grafana=$(password postgres-grafana)
+influx_admin=$(password influx-admin)
+influx_agrimatch=$(password influx-agrimatch)
+influx_grafana=$(password influx-grafana)
+mqtt_ingest=$(password mqtt-ingest)
+mqtt_api=$(password mqtt-api)
+mqtt_sim=$(password mqtt-sim)
+
+write postgres.env <<EOF
+POSTGRES_PASSWORD=$pg
+GRAFANA_PG_PASSWORD=$pg_grafana
+EOF
+write influxdb.env <<EOF
+INFLUXDB_ADMIN_PASSWORD=$influx_admin
+INFLUXDB_USER_PASSWORD=$influx_agrimatch
+INFLUXDB_READ_USER_PASSWORD=$influx_grafana
+EOF
+write influxdb2.env <<EOF
+DOCKER_INFLUXDB_INIT_PASSWORD=$influx_admin
+DOCKER_INFLUXDB_INIT_ADMIN_TOKEN=$(password influx2-token)
+INFLUX_V1_READ_PASSWORD=$influx_grafana
+EOF
+write agrimatch-influx.env <<EOF
+AGRIMATCH_INFLUX_PASSWORD=$influx_agrimatch
+EOF
+write agrimatch-registry.env <<EOF
+AGRIMATCH_DATABASE_URL=postgresql://agrimatch:$pg@postgres:5432/agrimatch
+EOF
+write agrimatch-api.env <<EOF
+AGRIMATCH_API_KEY_PEPPER=$(password api-key-pepper)
+EOF
+write mqtt-ingest.env <<EOF
+AGRIMATCH_MQTT_URL=mqtt://ingest:$mqtt_ingest@mosquitto:1883
+EOF
+write mqtt-api.env <<EOF
+AGRIMATCH_MQTT_URL=mqtt://api:$mqtt_api@mosquitto:1883
+EOF
+write mqtt-sim.env <<EOF
+AGRIMATCH_MQTT_URL=mqtt://simulator:$mqtt_sim@mosquitto:1883
+EOF
+write mqtt-users.txt <<EOF
+ingest:$mqtt_ingest
+api:$mqtt_api
+simulator:$mqtt_sim
+EOF
+write grafana.env <<EOF
+GF_SECURITY_ADMIN_PASSWORD=$(password grafana-admin)
+INFLUX_READ_PASSWORD=$influx_grafana
+REGISTRY_READ_PASSWORD=$pg_grafana
+EOF
+
+passwd_file="${2:-$here/passwd}"
+if command -v mosquitto_passwd >/dev/null 2>&1; then
+  [[ -e "$passwd_file" ]] || : >"$passwd_file"
+  while IFS=: read -r user pw; do
+    mosquitto_passwd -b "$passwd_file" "$user" "$pw"
+  done <"$dir/mqtt-users.txt"
+  echo "users   $passwd_file: ingest, api, simulator (devices: agrimatch devices provision)"
+else
+  echo "mosquitto_passwd not found: add the users of $dir/mqtt-users.txt to $passwd_file" \
+    "(docs/deploy.md, \"Broker users\")"
+fi

@@ -1,0 +1,1 @@
+"""Deployment: compose, the image, Prometheus, Grafana, healthchecks, scale-out."""
