@@ -67,8 +67,16 @@ def test_a_database_url_of_another_kind_is_refused_at_start_naming_the_variable(
 
 @pytest.mark.parametrize(
     "command",
-    [["demo", "--duration", "0"], ["sim", "backfill", "--seasons", "1"]],
-    ids=["demo", "sim-backfill"],
+    [
+        ["demo", "--duration", "0"],
+        ["sim", "backfill", "--seasons", "1"],
+        ["forecast", "show"],
+        ["forecast", "run", "--as-of", "2026-04-15"],
+        ["scheduler", "--run-now", "forecast"],
+        ["keys", "list"],
+        ["serve"],
+    ],
+    ids=["demo", "sim-backfill", "forecast-show", "forecast-run", "scheduler", "keys", "serve"],
 )
 def test_a_data_dir_that_cannot_be_created_is_one_line_naming_the_variable(command):
     done = agrimatch(*command, AGRIMATCH_DATA_DIR="/proc/nope")

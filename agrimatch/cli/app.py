@@ -67,7 +67,7 @@ def _stage_progress() -> Iterator[Callable[[str, int, int], None]]:
 @config_app.command("show")
 def config_show() -> None:
     """Print the effective settings (from AGRIMATCH_* and .env), secrets masked."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(data_dir=False)
     table = Table("setting", "variable", "value")
     for name, value in settings.masked().items():
         table.add_row(name, f"AGRIMATCH_{name.upper()}", "" if value is None else str(value))

@@ -23,13 +23,16 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def settings_or_exit() -> Settings:
-    """The settings, or exit 2 with the message naming the variable to fix."""
+def settings_or_exit(*, data_dir: bool = True) -> Settings:
+    """The settings, or exit 2 with the message naming the variable to fix; with
+    ``data_dir``, the data dir is also made sure of (created, writable)."""
     try:
-        return load_settings()
+        settings = load_settings()
+        if data_dir:
+            settings.ensure_data_dir()
+        return settings
     except SettingsError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
 
 
 def setup_logging(verbose: bool, *, plain: bool = False) -> None:
@@ -50,7 +53,8 @@ def setup_logging(verbose: bool, *, plain: bool = False) -> None:
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``message`` as an error and return the exit to raise (``raise fail(...)``)."""
-    err_console.print(f"[red]error:[/] {message}", highlight=False)
+    # soft_wrap: one line whatever the terminal's width, so a log or a grep keeps it whole.
+    err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
