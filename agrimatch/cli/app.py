@@ -16,6 +16,7 @@ from rich.progress import TaskID
 from rich.table import Table
 
 from agrimatch.cli.common import console, err_console, fail, settings_or_exit, setup_logging
+from agrimatch.cli.devices_cmd import devices_app
 from agrimatch.cli.forecast_cmd import forecast_app
 from agrimatch.cli.import_cmd import import_app
 from agrimatch.cli.keys_cmd import keys_app
@@ -435,6 +436,7 @@ def demo(
 
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(keys_app, name="keys")
+app.add_typer(devices_app, name="devices")
 app.add_typer(import_app, name="import")
 app.command("serve")(serve)
 

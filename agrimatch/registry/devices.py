@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agrimatch.broker_access import hash_password, new_password
 from agrimatch.contract.device_config import ConfigMessage, Threshold
 from agrimatch.contract.topics import ID_RE, DeviceAddress
 from agrimatch.registry.db import RegistryError
@@ -77,6 +78,43 @@ def register_device(
     session.add(device)
     session.flush()
     return device
+
+
+@dataclass(frozen=True, slots=True)
+class MqttCredentials:
+    """A device's broker login: username is its id. ``password`` exists only in this object."""
+
+    username: str
+    password: str
+
+    def __repr__(self) -> str:  # never the password in a log or a traceback
+        return f"MqttCredentials(username={self.username!r}, password='***')"
+
+
+def issue_mqtt_credentials(session: Session, device_id: str) -> MqttCredentials:
+    """Make ``device_id`` a new random MQTT password; only its Mosquitto hash is stored.
+
+    Issuing again replaces the old password (the broker takes the new one once
+    ``agrimatch devices provision`` has rewritten its password file).
+    Raises ``RegistryError`` for an unknown device.
+    """
+    device = session.get(Device, device_id)
+    if device is None:
+        raise RegistryError(f"no device {device_id!r}")
+    password = new_password()
+    device.mqtt_password_hash = hash_password(password)
+    session.flush()
+    return MqttCredentials(username=device.id, password=password)
+
+
+def broker_logins(session: Session) -> list[tuple[DeviceAddress, str | None]]:
+    """Every registered device's place and MQTT password hash (None: never issued), by id."""
+    rows = session.execute(
+        select(Device.id, Device.farm_id, Device.field_id, Device.mqtt_password_hash).order_by(
+            Device.id
+        )
+    )
+    return [(DeviceAddress(farm, field, device), hashed) for device, farm, field, hashed in rows]
 
 
 def _next_device_id(session: Session, farm_id: str, field_id: str, kind: DeviceKind) -> str:

@@ -167,6 +167,9 @@ class Device(Base):
     field_id: Mapped[str] = mapped_column(_id())
     kind: Mapped[DeviceKind] = mapped_column(String(16))
     interval_s: Mapped[float] = mapped_column(Double)
+    # The Mosquitto 2.0 "$7$" hash of its MQTT password (agrimatch.broker_access);
+    # null for devices registered before provisioning made one (scenario devices).
+    mqtt_password_hash: Mapped[str | None] = mapped_column(String(160))
 
     field: Mapped[Field] = relationship(back_populates="devices")
 
@@ -539,3 +542,23 @@ class CampaignProposal(Base):
     campaign_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("campaigns.id", ondelete="SET NULL")
     )
+
+
+class AuditEntry(Base):
+    """One admin action: who did what to what, when. Written by the service functions.
+
+    Actions: ``key.create``, ``key.revoke``, ``device.provision``,
+    ``device.config``, ``farm.create``, ``farm.delete``, ``field.create``,
+    ``field.delete``. ``actor`` is the key's label (name and id) or
+    ``cli:<user>``; ``detail`` never holds a secret.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -10,12 +10,14 @@ from sqlalchemy.orm import Session
 from agrimatch.auth import ApiKeyInfo, Role, create_key
 from agrimatch.contract.device_config import ConfigMessage, Threshold
 from agrimatch.contract.topics import DeviceAddress
+from agrimatch.registry import audit
 from agrimatch.registry.db import RegistryError
 from agrimatch.registry.devices import (
     DeviceExists,
     DeviceSettings,
     UnknownField,
     device_settings,
+    issue_mqtt_credentials,
     register_device,
     set_device_settings,
 )
@@ -34,6 +36,7 @@ from api.schemas.devices import (
     DeviceCreate,
     DeviceCreated,
     DevicePublic,
+    MqttLogin,
     NewApiKey,
     ThresholdBounds,
 )
@@ -123,7 +126,7 @@ def list_devices(
 @router.post(
     "",
     status_code=201,
-    summary="Register a device on a field; its API key is returned once",
+    summary="Register a device on a field; its API key and MQTT login are returned once",
     response_model=DeviceCreated,
     responses=responses(
         {
@@ -133,6 +136,10 @@ def list_devices(
                 "name": "garlic-coop-1-north-d3",
                 "role": "device",
                 "token": "agm_3f9a2c7e1b04_<secret shown once>",
+            },
+            "mqtt": {
+                "username": "garlic-coop-1-north-d3",
+                "password": "<secret shown once>",
             },
         },
         401,
@@ -145,7 +152,9 @@ def list_devices(
 def create_device(
     body: DeviceCreate, key: ManagerKey, context: ContextDep, response: Response
 ) -> DeviceCreated:
-    """Register a device on an existing field of a farm the key manages, and make its key."""
+    """Register a device on an existing field of a farm the key manages; make its key and
+    MQTT password (stored only as a Mosquitto hash; the broker takes it once
+    ``agrimatch devices provision`` has rewritten its password file)."""
     _check_manages(key, body.farm_id)
     with context.sessions.begin() as session:
         try:
@@ -178,12 +187,22 @@ def create_device(
             pepper=context.key_pepper,
             device_id=device.id,
         )
+        mqtt = issue_mqtt_credentials(session, device.id)
+        audit.record(
+            session,
+            actor=key.label,
+            action="device.provision",
+            target=device.id,
+            detail=f"on {device.farm_id}/{device.field_id}, key {info.id}",
+        )
         public = _public(device)
+    # Never the token or the password in a log line.
     log.info("device %s registered by %s, key %s", device.id, key.label, info.id)
     response.headers["Location"] = f"/v1/devices/{device.id}"
     return DeviceCreated(
         device=public,
         api_key=NewApiKey(id=info.id, name=info.name, role=info.role.value, token=token),
+        mqtt=MqttLogin(username=mqtt.username, password=mqtt.password),
     )
 
 
@@ -268,6 +287,14 @@ def write_config(
         device = _device_or_404(session, device_id)
         _check_manages(key, device.farm_id)
         settings = set_device_settings(session, device_id, config, updated_by=key.label)
+        audit.record(
+            session,
+            actor=key.label,
+            action="device.config",
+            target=device_id,
+            detail=f"interval {config.interval_s:g} s, thresholds on "
+            f"{', '.join(sorted(config.thresholds)) or 'none'}",
+        )
     # Published only once committed: a device must never run a config the registry lacks.
     if context.publisher is None:
         return _config_public(settings, False, "no broker configured (AGRIMATCH_MQTT_URL)")

@@ -57,9 +57,20 @@ class NewApiKey(BaseModel):
     token: str = Field(description="Authorization: Bearer <token>; shown only now")
 
 
+class MqttLogin(BaseModel):
+    """The device's broker login. ``password`` is shown this once; only its hash is stored."""
+
+    username: str = Field(description="the device id")
+    password: str = Field(
+        description="shown only now; the broker knows its hash once "
+        "`agrimatch devices provision` has rewritten the password file"
+    )
+
+
 class DeviceCreated(BaseModel):
     device: DevicePublic
     api_key: NewApiKey
+    mqtt: MqttLogin
 
 
 class ThresholdBounds(BaseModel):

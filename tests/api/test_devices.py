@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import logging
 
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from agrimatch.broker_access import password_matches
+from agrimatch.registry.audit import entries
+from agrimatch.registry.models import Device
 from agrimatch.store.embedded import EmbeddedStore
 from tests.api.conftest import DEVICE_A, DEVICE_B, DEVICE_C, bearer, pack
 
@@ -169,3 +176,43 @@ def test_a_cursor_this_api_did_not_hand_out_is_a_400_problem(
     response = client.get("/v1/devices?cursor=bm9wZQ", headers=bearer(tokens["admin"]))
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_provisioning_returns_an_mqtt_login_once_storing_only_its_mosquitto_hash(
+    client: TestClient,
+    tokens: dict[str, str],
+    sessions: sessionmaker[Session],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    response = client.post(
+        "/v1/devices",
+        json={"farm_id": "garlic-coop-1", "field_id": "north"},
+        headers=bearer(tokens["agronomist"]),
+    )
+    assert response.status_code == 201
+    created = response.json()
+    mqtt = created["mqtt"]
+    assert mqtt["username"] == created["device"]["id"]
+    with sessions() as session:
+        device = session.get(Device, mqtt["username"])
+        assert device is not None and device.mqtt_password_hash is not None
+        assert device.mqtt_password_hash.startswith("$7$101$")
+        assert password_matches(mqtt["password"], device.mqtt_password_hash)
+        [entry] = entries(session)
+    assert (entry.action, entry.target) == ("device.provision", mqtt["username"])
+    assert mqtt["password"] not in (entry.detail or "") + caplog.text
+    assert created["api_key"]["token"] not in caplog.text
+    shown = client.get(f"/v1/devices/{mqtt['username']}", headers=bearer(tokens["admin"]))
+    assert mqtt["password"] not in shown.text and "$7$" not in shown.text
+
+
+def test_a_config_put_is_in_the_audit_log(
+    client: TestClient, tokens: dict[str, str], sessions: sessionmaker[Session]
+) -> None:
+    url = f"/v1/devices/{DEVICE_A}/config"
+    assert client.put(url, json=CONFIG, headers=bearer(tokens["agronomist"])).status_code == 200
+    with sessions() as session:
+        [entry] = entries(session)
+    assert (entry.action, entry.target) == ("device.config", DEVICE_A)
+    assert entry.actor  # the key's label: its name and id

@@ -1,0 +1,53 @@
+"""``agrimatch devices provision``: the broker's password file and ACL from the registry.
+
+Prints only file paths and counts; every password it makes is in a 0600 file.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agrimatch.cli.common import console, err_console, fail, settings_or_exit
+
+devices_app = typer.Typer(help="Devices: the broker's logins and ACL.", no_args_is_help=True)
+
+
+@devices_app.command("provision")
+def devices_provision(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory for passwd, acl and password files; default DATA_DIR/broker"),
+    ] = None,
+    issue_missing: Annotated[
+        bool,
+        typer.Option(help="Give devices without an MQTT password one (written to DIR/devices/)"),
+    ] = True,
+) -> None:
+    """Write Mosquitto's password file and ACL for every registered device and service.
+
+    Point mosquitto.conf's password_file and acl_file at them and send the
+    broker SIGHUP (or restart it) to apply.
+    """
+    from agrimatch.broker_access import BrokerAccessError
+    from agrimatch.cli.wiring import open_registry
+    from agrimatch.registry.broker_files import write_broker_files
+
+    settings = settings_or_exit()
+    out_dir = out or settings.data_dir / "broker"
+    sessions = open_registry(settings)
+    try:
+        with sessions.begin() as session:
+            report = write_broker_files(
+                session, out_dir, actor=f"cli:{getpass.getuser()}", issue_missing=issue_missing
+            )
+    except (BrokerAccessError, OSError) as exc:
+        raise fail(f"cannot write the broker files in {out_dir}: {exc}") from None
+    err_console.print(f"{report.devices} devices and 3 service accounts", highlight=False)
+    console.print(f"password_file {report.password_file}", highlight=False)
+    console.print(f"acl_file {report.acl_file}", highlight=False)
+    for path in report.new_password_files:
+        console.print(f"new password in {path}", highlight=False)
