@@ -36,7 +36,7 @@ class PlanChange:
 
     Applied in order: crops swapped per field, areas set per field, areas
     scaled per crop (after the swap), planting dates shifted per crop (days,
-    later when positive). ``weather`` names a weather scenario for the supply
+    later when positive). ``weather`` names a weather scenario for the field
     model (e.g. ``"drought"``); None keeps the model's own outlook.
     """
 
