@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -53,12 +54,14 @@ _ROW_KEY = ("farm", "field", "year")
 
 @dataclass(frozen=True, slots=True)
 class PartitionRun:
-    """One partition of a run: its regions, how many rows it took, which worker ran it."""
+    """One partition of a run: its regions, how many rows it took, which worker ran it and
+    for how long (the task's own time, without shipping its data)."""
 
     stage: str  # "fields" or "demand"
     regions: tuple[str, ...]
     rows_in: int
     worker_pid: int
+    compute_s: float
 
 
 def region_partitions(sizes: Mapping[str, int], partitions: int) -> list[tuple[str, ...]]:
@@ -90,7 +93,8 @@ def _field_forecasts_task(
     fields: pd.DataFrame,
     history: pd.DataFrame,
     as_of: date,
-) -> tuple[int, pd.DataFrame]:
+) -> tuple[int, float, pd.DataFrame]:
+    started = time.perf_counter()
     # field_forecasts reads only the seasons and the daily telemetry of ChainData.
     data = ChainData(
         seasons=seasons,
@@ -99,7 +103,8 @@ def _field_forecasts_task(
         campaigns=pd.DataFrame(columns=list(CAMPAIGN_COLUMNS)),
         platforms=(),
     )
-    return os.getpid(), field_forecasts(data, fields, history, model, as_of)
+    forecasts = field_forecasts(data, fields, history, model, as_of)
+    return os.getpid(), time.perf_counter() - started, forecasts
 
 
 def _demand_forecast_task(
@@ -108,8 +113,10 @@ def _demand_forecast_task(
     origin_week: date,
     horizon_weeks: int,
     campaigns: pd.DataFrame,
-) -> tuple[int, pd.DataFrame]:
-    return os.getpid(), model.forecast(history_weekly, origin_week, horizon_weeks, campaigns)
+) -> tuple[int, float, pd.DataFrame]:
+    started = time.perf_counter()
+    demand = model.forecast(history_weekly, origin_week, horizon_weeks, campaigns)
+    return os.getpid(), time.perf_counter() - started, demand
 
 
 # -- the engine ------------------------------------------------------------------------
@@ -234,13 +241,12 @@ class DaskForecastEngine:
                 )
             )
         results = self.client.gather(futures)
-        for regions, (pid, _) in zip(groups, results, strict=True):
-            self.last_runs.append(
-                PartitionRun("fields", regions, int(fields["region"].isin(regions).sum()), pid)
-            )
+        for regions, (pid, seconds, _) in zip(groups, results, strict=True):
+            rows = int(fields["region"].isin(regions).sum())
+            self.last_runs.append(PartitionRun("fields", regions, rows, pid, seconds))
         sown = fields["planted_on"].map(lambda d: d <= as_of).to_numpy()
         return _in_field_order(
-            [part for _, part in results],
+            [part for _, _, part in results],
             [bool(sown[fields["region"].isin(regions).to_numpy()].any()) for regions in groups],
             fields,
             sown,
@@ -274,10 +280,10 @@ class DaskForecastEngine:
             for regions in groups
         ]
         results = self.client.gather(futures)
-        for regions, (pid, _) in zip(groups, results, strict=True):
+        for regions, (pid, seconds, _) in zip(groups, results, strict=True):
             rows = int(history_weekly["region"].isin(regions).sum())
-            self.last_runs.append(PartitionRun("demand", regions, rows, pid))
-        parts = [part for _, part in results if len(part)]
+            self.last_runs.append(PartitionRun("demand", regions, rows, pid, seconds))
+        parts = [part for _, _, part in results if len(part)]
         if not parts:
             return pd.DataFrame(columns=list(DEMAND_COLUMNS))
         # One process forecasts the series in (platform, crop, region) order, each
