@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     ingest_metrics_host: str = Field(
         default="127.0.0.1", description="Address the ingest metrics port binds (0.0.0.0: all)"
     )
+    ingest_check_place: bool = Field(
+        default=False,
+        description="Dead-letter telemetry of devices the registry lacks (unknown_device) "
+        "or has on another farm/field (wrong_place); needs the registry",
+    )
+    ingest_place_cache_s: float = Field(
+        default=60.0, gt=0, le=86_400, description="How long ingest trusts a registry answer"
+    )
 
     api_host: str = Field(default="127.0.0.1", description="Address `agrimatch serve` binds")
     api_port: int = Field(default=8080, ge=1, le=65_535, description="Port `agrimatch serve` binds")
@@ -114,6 +122,14 @@ class Settings(BaseSettings):
     )
     api_retry_after_s: int = Field(
         default=10, ge=1, le=3600, description="Retry-After of a 503 while the store is down"
+    )
+    api_device_rate_per_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="HTTP telemetry packs a device may post per second, on average; 0: no limit",
+    )
+    api_device_burst: int = Field(
+        default=20, ge=1, description="Packs a device may post at once above its rate (a backlog)"
     )
 
     clock_speed: float = Field(default=1.0, gt=0, description="Simulated seconds per real second")

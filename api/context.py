@@ -12,6 +12,7 @@ from agrimatch.store import TelemetryStore
 from api.broker import ConfigPublisher
 from api.lookups import Lookups
 from api.metrics import ApiMetrics
+from api.ratelimit import TokenBuckets
 from api.telemetry import HttpTelemetry, RecentDeadLetters
 from forecasting.service import ForecastService
 
@@ -35,3 +36,4 @@ class ApiContext:
     metrics: ApiMetrics
     forecasts: ForecastService
     lookups: Lookups
+    device_rates: TokenBuckets

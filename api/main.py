@@ -35,6 +35,7 @@ from api.lookups import Lookups
 from api.metrics import ApiMetrics, RequestMetricsMiddleware
 from api.middleware import BodySizeLimitMiddleware
 from api.openapi import install_openapi
+from api.ratelimit import TokenBuckets
 from api.routes import (
     demand,
     devices,
@@ -208,6 +209,7 @@ def _context(
         metrics=metrics,
         forecasts=forecasts or ForecastService(store, sessions, settings.data_dir / "models"),
         lookups=Lookups(),
+        device_rates=TokenBuckets(settings.api_device_rate_per_s, settings.api_device_burst),
     )
     metrics.pipeline_snapshot = pipeline.metrics.snapshot
     metrics.records_rejected = http_telemetry.records_rejected

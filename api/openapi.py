@@ -22,6 +22,7 @@ _PROBLEM_DETAILS = {
     413: "the body is larger than the limit",
     415: "the body's media type is not one this operation takes",
     422: "a field of the request is not valid; errors lists each",
+    429: "the device posts faster than its rate; retry after Retry-After seconds",
     503: "a backing service is unavailable; retry after Retry-After seconds",
 }
 

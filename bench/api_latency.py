@@ -196,6 +196,8 @@ def main() -> None:
         server_log = (data_dir / "server.log").open("w")
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")}
         env["AGRIMATCH_DATA_DIR"] = str(data_dir)
+        # One device key posts every pack: its rate limit would measure the limiter.
+        env["AGRIMATCH_API_DEVICE_RATE_PER_S"] = "0"
         server = subprocess.Popen(
             [sys.executable, "-m", "agrimatch", "serve", "--host", "127.0.0.1",
              "--port", str(port)],

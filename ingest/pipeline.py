@@ -41,6 +41,7 @@ from agrimatch.store import Point, StoreUnavailable, TelemetryStore, WriteResult
 from agrimatch.store.measurements import readings_to_points
 from ingest.deadletter import DeadLetter, DeadLetterSink
 from ingest.metrics import IngestMetrics
+from ingest.places import RegisteredPlaces
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,10 @@ class TelemetryPipeline:
         limits: TimeLimits | None = None,
         metrics: IngestMetrics | None = None,
         retry: RetryPolicy | None = None,
+        places: RegisteredPlaces | None = None,
     ) -> None:
         self._store = store
+        self._places = places  # None: no registry, every device's topic is taken as is
         self._dead_letters = dead_letters
         self._clock = clock
         self._limits = limits or TimeLimits()
@@ -154,6 +157,11 @@ class TelemetryPipeline:
             address, kind = parse_topic(message.topic)
             if kind is not TopicKind.TELEMETRY:
                 raise TopicError(f"not a telemetry topic: {message.topic!r}")
+            # Before decoding: a device in the wrong place costs a cache hit, not a parse.
+            wrong = self._places.problem(address) if self._places is not None else None
+            if wrong is not None:
+                refused = self._letter(message, wrong.reason, wrong.detail)
+                return MessageOutcome(rejected=refused), [], refused
             decoded = decode_telemetry(message.payload, address.device, now, self._limits)
         except TopicError as exc:
             refused = self._letter(message, Reason.BAD_TOPIC, str(exc))

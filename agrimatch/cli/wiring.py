@@ -18,6 +18,7 @@ from agrimatch.store.factory import open_store
 from ingest.deadletter import DeadLetterSink
 from ingest.mqtt_consumer import IngestOptions, MqttIngest
 from ingest.pipeline import RetryPolicy, TelemetryPipeline
+from ingest.places import RegisteredPlaces
 
 
 def open_configured_store(settings: Settings) -> TelemetryStore:
@@ -57,6 +58,8 @@ def build_ingest(
         connect_timeout_s=settings.ingest_connect_timeout_s,
     )
 
+    places = registered_places(settings) if settings.ingest_check_place else None
+
     def pipeline(dead_letters: DeadLetterSink) -> TelemetryPipeline:
         return TelemetryPipeline(
             store,
@@ -64,9 +67,23 @@ def build_ingest(
             clock,
             limits=time_limits(settings),
             retry=RetryPolicy(settings.ingest_retry_initial_s, settings.ingest_retry_max_s),
+            places=places,
         )
 
     return MqttIngest(endpoint, pipeline, options)
+
+
+def registered_places(settings: Settings) -> RegisteredPlaces:
+    """Ingest's check of each device's topic against its place in the configured registry."""
+    from agrimatch.registry.devices import registered_place
+
+    sessions = open_registry(settings)
+
+    def lookup(device_id: str) -> tuple[str, str] | None:
+        with sessions() as session:
+            return registered_place(session, device_id)
+
+    return RegisteredPlaces(lookup, ttl_s=settings.ingest_place_cache_s)
 
 
 def open_registry(settings: Settings) -> sessionmaker[Session]:

@@ -13,6 +13,8 @@ class Reason(StrEnum):
     NOT_JSON = "not_json"  # not UTF-8, or not JSON
     NOT_SENML = "not_senml"  # JSON, but not a SenML pack
     DEVICE_MISMATCH = "device_mismatch"  # base name names another device than the topic
+    UNKNOWN_DEVICE = "unknown_device"  # the registry has no device of the topic's id
+    WRONG_PLACE = "wrong_place"  # the device is registered on another farm or field
     UNKNOWN_SENSOR = "unknown_sensor"
     WRONG_UNIT = "wrong_unit"
     WRONG_TYPE = "wrong_type"

@@ -107,6 +107,14 @@ def issue_mqtt_credentials(session: Session, device_id: str) -> MqttCredentials:
     return MqttCredentials(username=device.id, password=password)
 
 
+def registered_place(session: Session, device_id: str) -> tuple[str, str] | None:
+    """``(farm_id, field_id)`` of a registered device, or None if the registry has none."""
+    row = session.execute(
+        select(Device.farm_id, Device.field_id).where(Device.id == device_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 def broker_logins(session: Session) -> list[tuple[DeviceAddress, str | None]]:
     """Every registered device's place and MQTT password hash (None: never issued), by id."""
     rows = session.execute(

@@ -65,6 +65,7 @@ ACCEPTED_EXAMPLE = {
         403,
         413,
         415,
+        429,
         503,
         description="Good readings stored (idempotently), bad records dead-lettered and listed",
     ),
@@ -87,8 +88,19 @@ async def post_telemetry(
         raise ProblemError(
             415, f"send the pack as {' or '.join(ACCEPTED_MEDIA_TYPES)}, not {media}"
         )
-    payload = await request.body()
     assert key.device_id is not None  # a device key's scope
+    # Before the body is read: an over-eager device costs as little as possible.
+    wait_s = context.device_rates.take(key.device_id)
+    if wait_s > 0:
+        raise ProblemError(
+            429,
+            f"device {key.device_id!r} posts faster than "
+            f"{context.device_rates.rate_per_s:g} packs/s (burst {context.device_rates.burst})",
+            slug="too-many-requests",
+            title="Too many requests",
+            headers={"Retry-After": str(context.device_rates.retry_after_s(wait_s))},
+        )
+    payload = await request.body()
     address = await run_in_threadpool(_address_of, context, key.device_id)
     outcome = await run_in_threadpool(context.telemetry.ingest, address, payload)
     if outcome.rejected is not None:
