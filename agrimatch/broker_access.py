@@ -140,6 +140,13 @@ def acl_file(devices: Iterable[DeviceAddress], services: ServiceUsers | None = N
         f"user {services.publisher}",
         f"topic readwrite {ALL_CONFIG}",
     ]
+    return "\n".join(out) + "\n" + device_acl(devices)
+
+
+def device_acl(devices: Iterable[DeviceAddress]) -> str:
+    """The devices' part of the ACL: each may write its own telemetry and status and
+    read its own config, at its registered place."""
+    out = []
     for address in sorted(devices, key=lambda a: a.device):
         _check_name(address.device)
         out += [
@@ -149,4 +156,4 @@ def acl_file(devices: Iterable[DeviceAddress], services: ServiceUsers | None = N
             f"topic write {address.status_topic}",
             f"topic read {address.config_topic}",
         ]
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n" if out else ""

@@ -37,6 +37,7 @@ from api.middleware import BodySizeLimitMiddleware
 from api.openapi import install_openapi
 from api.ratelimit import TokenBuckets
 from api.routes import (
+    audit,
     demand,
     devices,
     farms,
@@ -129,6 +130,7 @@ def create_app(
         (telemetry.router, API_PREFIX),
         (devices.router, API_PREFIX),
         (jobs.router, API_PREFIX),
+        (audit.router, API_PREFIX),
         # Agronomists: farms, fields, harvests, forecasts, recommendations, what-ifs.
         (farms.router, API_PREFIX),
         (fields.router, API_PREFIX),

@@ -22,8 +22,10 @@ import httpx
 import paho.mqtt.client as paho
 import pytest
 
+from agrimatch.broker_access import device_acl
 from agrimatch.cli.wiring import build_ingest
 from agrimatch.contract.telemetry import MAX_PAYLOAD_BYTES, base_name
+from agrimatch.contract.topics import DeviceAddress
 from agrimatch.mqtt import MqttEndpoint, make_paho_client
 from agrimatch.settings import Settings
 from agrimatch.store.influx import InfluxStore, quote_string
@@ -217,7 +219,9 @@ class ShippedConfigMosquitto(MosquittoServer):
                 check=True,
             )
         acl = self.root / "acl"
-        acl.write_text((REPO / "deploy" / "mosquitto.acl").read_text())
+        # The shipped roles, and the device's own section as `devices provision` writes it.
+        device = DeviceAddress("farm-0", "field-0", "dev-0000")  # make_messages' first device
+        acl.write_text((REPO / "deploy" / "mosquitto.acl").read_text() + device_acl([device]))
         local = {
             "listener 1883": f"listener {self.port} 127.0.0.1",
             "password_file /mosquitto/config/passwd": f"password_file {passwords}",

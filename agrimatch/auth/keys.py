@@ -24,6 +24,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from agrimatch.auth.tokens import hash_secret, new_token, parse_token, secret_matches
+from agrimatch.registry import audit
 from agrimatch.registry.models import ApiKey, Device, Farm, Platform
 from agrimatch.settings import Settings
 
@@ -92,8 +93,12 @@ def create_key(
     farm_ids: Iterable[str] = (),
     platform_id: str | None = None,
     now: datetime | None = None,
+    actor: str = "system",
 ) -> tuple[ApiKeyInfo, str]:
     """Create a key; returns its info and the token, which is stored nowhere and shown once.
+
+    The creation is written to the audit log as done by ``actor`` (a key's
+    label, or ``cli:<user>``), in the same transaction.
 
     Raises :class:`ApiKeyError` when the scope does not fit the role (a device
     key names exactly one device, an agronomist key at least one farm, a
@@ -124,7 +129,20 @@ def create_key(
     )
     session.add(row)
     session.flush()
-    return _info(row), str(token)
+    info = _info(row)
+    audit.record(
+        session,
+        actor=actor,
+        action="key.create",
+        target=info.id,
+        detail=f"{info.name!r}, role {info.role.value}, scope {_scope_text(info)}",
+        now=now,
+    )
+    return info, str(token)
+
+
+def _scope_text(info: ApiKeyInfo) -> str:
+    return info.device_id or info.platform_id or ", ".join(sorted(info.farm_ids)) or "all"
 
 
 def _check_scope(
@@ -170,14 +188,22 @@ def get_key(session: Session, key_id: str) -> ApiKeyInfo | None:
     return None if row is None else _info(row)
 
 
-def revoke_key(session: Session, key_id: str, *, now: datetime | None = None) -> ApiKeyInfo:
-    """Revoke a key (for good; revoking it again changes nothing). Unknown id: ApiKeyError."""
+def revoke_key(
+    session: Session, key_id: str, *, now: datetime | None = None, actor: str = "system"
+) -> ApiKeyInfo:
+    """Revoke a key (for good; revoking it again changes nothing). Unknown id: ApiKeyError.
+
+    A revocation that changes something is written to the audit log as ``actor``'s.
+    """
     row = session.get(ApiKey, key_id)
     if row is None:
         raise ApiKeyError(f"no key {key_id!r}")
     if row.revoked_at is None:
         row.revoked_at = now or _utc_now()
         session.flush()
+        audit.record(
+            session, actor=actor, action="key.revoke", target=key_id, detail=repr(row.name)
+        )
     return _info(row)
 
 

@@ -22,6 +22,15 @@ def devices_provision(
         Path | None,
         typer.Option(help="Directory for passwd, acl and password files; default DATA_DIR/broker"),
     ] = None,
+    password_file: Annotated[
+        Path | None, typer.Option(help="Write the password file here instead of DIR/passwd")
+    ] = None,
+    acl_file: Annotated[
+        Path | None, typer.Option(help="Write the ACL here instead of DIR/acl")
+    ] = None,
+    publisher_user: Annotated[
+        str, typer.Option(help="User name of the API's config publisher")
+    ] = "publisher",
     issue_missing: Annotated[
         bool,
         typer.Option(help="Give devices without an MQTT password one (written to DIR/devices/)"),
@@ -32,7 +41,7 @@ def devices_provision(
     Point mosquitto.conf's password_file and acl_file at them and send the
     broker SIGHUP (or restart it) to apply.
     """
-    from agrimatch.broker_access import BrokerAccessError
+    from agrimatch.broker_access import BrokerAccessError, ServiceUsers
     from agrimatch.cli.wiring import open_registry
     from agrimatch.registry.broker_files import write_broker_files
 
@@ -42,11 +51,20 @@ def devices_provision(
     try:
         with sessions.begin() as session:
             report = write_broker_files(
-                session, out_dir, actor=f"cli:{getpass.getuser()}", issue_missing=issue_missing
+                session,
+                out_dir,
+                actor=f"cli:{getpass.getuser()}",
+                issue_missing=issue_missing,
+                services=ServiceUsers(publisher=publisher_user),
+                password_path=password_file,
+                acl_path=acl_file,
             )
     except (BrokerAccessError, OSError) as exc:
         raise fail(f"cannot write the broker files in {out_dir}: {exc}") from None
-    err_console.print(f"{report.devices} devices and 3 service accounts", highlight=False)
+    err_console.print(
+        f"{report.devices} devices and 3 service accounts; apply with SIGHUP to the broker",
+        highlight=False,
+    )
     console.print(f"password_file {report.password_file}", highlight=False)
     console.print(f"acl_file {report.acl_file}", highlight=False)
     for path in report.new_password_files:

@@ -7,6 +7,7 @@ command ever prints a stored hash.
 
 from __future__ import annotations
 
+import getpass
 from datetime import datetime
 from typing import Annotated
 
@@ -50,6 +51,7 @@ def keys_create(
                 device_id=device,
                 farm_ids=farm or (),
                 platform_id=platform,
+                actor=f"cli:{getpass.getuser()}",
             )
     except ApiKeyError as exc:
         raise fail(str(exc)) from None
@@ -97,7 +99,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id")]) -> 
     sessions = open_registry(settings_or_exit())
     try:
         with sessions.begin() as session:
-            info = revoke_key(session, key_id)
+            info = revoke_key(session, key_id, actor=f"cli:{getpass.getuser()}")
     except ApiKeyError as exc:
         raise fail(str(exc)) from None
     console.print(

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from agrimatch.broker_access import (
-    SERVICE_USERS,
+    ServiceUsers,
     acl_file,
     hash_password,
     new_password,
@@ -63,7 +63,14 @@ def _service_password(out_dir: Path, user: str, report: BrokerFiles) -> str:
 
 
 def write_broker_files(
-    session: Session, out_dir: Path, *, actor: str, issue_missing: bool = True
+    session: Session,
+    out_dir: Path,
+    *,
+    actor: str,
+    issue_missing: bool = True,
+    services: ServiceUsers | None = None,
+    password_path: Path | None = None,
+    acl_path: Path | None = None,
 ) -> BrokerFiles:
     """Write ``out_dir/passwd`` and ``out_dir/acl`` for every device in the registry.
 
@@ -73,12 +80,17 @@ def write_broker_files(
     registered from a scenario) is issued one, written to
     ``out_dir/devices/<id>.password`` (0600) and recorded in the audit log;
     without it such a device is left out of the password file (it cannot log in).
+    ``services`` renames the service users; ``password_path`` / ``acl_path``
+    put the two broker files elsewhere than ``out_dir`` (a compose file's mounts).
     """
+    services = services or ServiceUsers()
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = BrokerFiles(password_file=out_dir / PASSWORD_FILE, acl_file=out_dir / ACL_FILE)
-    logins = [
-        (user, hash_password(_service_password(out_dir, user, report))) for user in SERVICE_USERS
-    ]
+    report = BrokerFiles(
+        password_file=password_path or out_dir / PASSWORD_FILE,
+        acl_file=acl_path or out_dir / ACL_FILE,
+    )
+    users = (services.ingest, services.operator, services.publisher)
+    logins = [(user, hash_password(_service_password(out_dir, user, report))) for user in users]
     if issue_missing:
         for address, hashed in broker_logins(session):
             if hashed is not None:
@@ -98,6 +110,6 @@ def write_broker_files(
     logins += [(address.device, hashed) for address, hashed in devices if hashed is not None]
     _write_secret(report.password_file, password_file(logins))
     # The ACL holds no secret, but it maps the whole fleet: not for every local user either.
-    _write_secret(report.acl_file, acl_file(address for address, _ in devices))
+    _write_secret(report.acl_file, acl_file((address for address, _ in devices), services))
     report.devices = sum(1 for _, hashed in devices if hashed is not None)
     return report

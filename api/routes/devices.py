@@ -186,6 +186,7 @@ def create_device(
             role=Role.DEVICE,
             pepper=context.key_pepper,
             device_id=device.id,
+            actor=key.label,
         )
         mqtt = issue_mqtt_credentials(session, device.id)
         audit.record(

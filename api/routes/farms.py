@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlalchemy.orm import Session
 
+from agrimatch.registry import audit
 from agrimatch.registry.models import Farm
 from api.crud import farms_page, holdings, stored_forecasts
 from api.deps import AdminKey, ContextDep, ManagerKey, SessionDep
@@ -79,6 +80,9 @@ def create_farm(
         farm = session.get(Farm, body.farm)
         assert farm is not None  # just imported
         public = farm_public(farm)
+        audit.record(
+            session, actor=key.label, action="farm.create", target=body.farm, detail=farm.region_id
+        )
     log.info("farm %s created by %s", body.farm, key.label)
     response.headers["Location"] = f"/v1/farms/{body.farm}"
     return public
@@ -149,5 +153,12 @@ def delete_farm(farm: str, key: ManagerKey, context: ContextDep) -> Deleted:
             )
         deleted = Deleted(farm=farm, field=None, **holdings(session, farm))
         session.delete(row)
+        audit.record(
+            session,
+            actor=key.label,
+            action="farm.delete",
+            target=farm,
+            detail=f"with {deleted.fields} field(s), {deleted.devices} device(s)",
+        )
     log.info("farm %s deleted by %s", farm, key.label)
     return deleted

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from agrimatch.contract.sensors import SENSORS
+from agrimatch.registry import audit
 from agrimatch.registry.models import Field, Season
 from agrimatch.registry.repository import get_field
 from agrimatch.store import TelemetryStore
@@ -206,6 +207,7 @@ def create_field(
             )
         _write(session, {"farm": farm, **body.model_dump()})
         view = _view(context, session, farm, body.field)
+        audit.record(session, actor=key.label, action="field.create", target=f"{farm}/{body.field}")
     log.info("field %s/%s created by %s", farm, body.field, key.label)
     response.headers["Location"] = f"/v1/farms/{farm}/fields/{body.field}"
     return view
@@ -288,6 +290,13 @@ def delete_field(farm: str, field: str, key: ManagerKey, context: ContextDep) ->
             )
         deleted = Deleted(farm=farm, field=field, **holdings(session, farm, field))
         session.delete(row)
+        audit.record(
+            session,
+            actor=key.label,
+            action="field.delete",
+            target=f"{farm}/{field}",
+            detail=f"with {deleted.devices} device(s)",
+        )
     log.info("field %s/%s deleted by %s", farm, field, key.label)
     return deleted
 

@@ -199,8 +199,8 @@ def test_provisioning_returns_an_mqtt_login_once_storing_only_its_mosquitto_hash
         assert device is not None and device.mqtt_password_hash is not None
         assert device.mqtt_password_hash.startswith("$7$101$")
         assert password_matches(mqtt["password"], device.mqtt_password_hash)
-        [entry] = entries(session)
-    assert (entry.action, entry.target) == ("device.provision", mqtt["username"])
+        [entry] = [e for e in entries(session) if e.action == "device.provision"]
+    assert entry.target == mqtt["username"]
     assert mqtt["password"] not in (entry.detail or "") + caplog.text
     assert created["api_key"]["token"] not in caplog.text
     shown = client.get(f"/v1/devices/{mqtt['username']}", headers=bearer(tokens["admin"]))
@@ -213,6 +213,6 @@ def test_a_config_put_is_in_the_audit_log(
     url = f"/v1/devices/{DEVICE_A}/config"
     assert client.put(url, json=CONFIG, headers=bearer(tokens["agronomist"])).status_code == 200
     with sessions() as session:
-        [entry] = entries(session)
-    assert (entry.action, entry.target) == ("device.config", DEVICE_A)
+        [entry] = [e for e in entries(session) if e.action == "device.config"]
+    assert entry.target == DEVICE_A
     assert entry.actor  # the key's label: its name and id
