@@ -3,18 +3,22 @@
 # the env files that carry them (deploy/secrets/README.md lists each and who reads
 # it). Run once on the host, before the first `docker compose up`. A file that exists
 # is kept: running it again never changes a password a volume already holds (to
-# rotate one, docs/deploy.md). With mosquitto_passwd on the PATH it also adds the
-# broker's service users to deploy/passwd (devices come from `agrimatch devices
-# provision`).
+# rotate one, docs/deploy.md).
 #
-#   deploy/make-secrets.sh [SECRETS_DIR [PASSWD_FILE]]
-#       defaults: deploy/secrets and deploy/passwd next to this script
+# The broker's service users (ingest, publisher for the API, operator) keep their
+# passwords where `agrimatch devices provision --out deploy/broker` looks for them,
+# deploy/broker/services/USER.password: made here if absent, reused if provision made
+# them first, so the broker's password file and the services' URLs always agree.
+#
+#   deploy/make-secrets.sh [SECRETS_DIR [BROKER_DIR]]
+#       defaults: deploy/secrets and deploy/broker next to this script
 set -euo pipefail
 umask 077  # the files are readable by their owner only
 
 here="$(cd "$(dirname "$0")" && pwd)"
 dir="${1:-$here/secrets}"
-mkdir -p "$dir"
+broker="${2:-$here/broker}"
+mkdir -p "$dir" "$broker/services"
 
 # 32 characters of [A-Za-z0-9]: no character a URL, a shell or an env file would
 # need to quote.
@@ -45,13 +49,24 @@ write() {  # write FILE, content on stdin; an existing file is kept
   fi
 }
 
+# A broker service user's password, in the file `agrimatch devices provision` reads.
+service_password() {
+  local file="$broker/services/$1.password"
+  if [[ ! -s "$file" ]]; then
+    random >"$file"
+    echo >>"$file"
+  fi
+  head -n 1 "$file" | tr -d '[:space:]'
+}
+
 pg=$(password postgres)
 pg_grafana=$(password postgres-grafana)
 influx_admin=$(password influx-admin)
 influx_agrimatch=$(password influx-agrimatch)
 influx_grafana=$(password influx-grafana)
-mqtt_ingest=$(password mqtt-ingest)
-mqtt_api=$(password mqtt-api)
+mqtt_ingest=$(service_password ingest)
+mqtt_publisher=$(service_password publisher)
+service_password operator >/dev/null  # who reads dead letters and status
 mqtt_sim=$(password mqtt-sim)
 
 write postgres.env <<EOF
@@ -81,14 +96,12 @@ write mqtt-ingest.env <<EOF
 AGRIMATCH_MQTT_URL=mqtt://ingest:$mqtt_ingest@mosquitto:1883
 EOF
 write mqtt-api.env <<EOF
-AGRIMATCH_MQTT_URL=mqtt://api:$mqtt_api@mosquitto:1883
+AGRIMATCH_MQTT_URL=mqtt://publisher:$mqtt_publisher@mosquitto:1883
 EOF
 write mqtt-sim.env <<EOF
 AGRIMATCH_MQTT_URL=mqtt://simulator:$mqtt_sim@mosquitto:1883
 EOF
-write mqtt-users.txt <<EOF
-ingest:$mqtt_ingest
-api:$mqtt_api
+write mqtt-sim.txt <<EOF
 simulator:$mqtt_sim
 EOF
 write grafana.env <<EOF
@@ -97,14 +110,4 @@ INFLUX_READ_PASSWORD=$influx_grafana
 REGISTRY_READ_PASSWORD=$pg_grafana
 EOF
 
-passwd_file="${2:-$here/passwd}"
-if command -v mosquitto_passwd >/dev/null 2>&1; then
-  [[ -e "$passwd_file" ]] || : >"$passwd_file"
-  while IFS=: read -r user pw; do
-    mosquitto_passwd -b "$passwd_file" "$user" "$pw"
-  done <"$dir/mqtt-users.txt"
-  echo "users   $passwd_file: ingest, api, simulator (devices: agrimatch devices provision)"
-else
-  echo "mosquitto_passwd not found: add the users of $dir/mqtt-users.txt to $passwd_file" \
-    "(docs/deploy.md, \"Broker users\")"
-fi
+echo "next: agrimatch devices provision --out $broker (docs/deploy.md, \"Broker users\")"

@@ -33,7 +33,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(REPO / "docker-compose.yml", root)
     shutil.copy(REPO / ".env.example", root / ".env")
     shutil.copytree(REPO / "deploy", root / "deploy", ignore=shutil.ignore_patterns("*.env"))
-    (root / "deploy" / "passwd").unlink(missing_ok=True)
+    shutil.rmtree(root / "deploy" / "broker", ignore_errors=True)
     made = subprocess.run(
         ["bash", str(root / "deploy" / "make-secrets.sh")],
         capture_output=True,
@@ -109,7 +109,8 @@ def test_secrets_reach_each_service_only_from_env_files_it_needs(config):
     for name in ("ingest-1", "ingest-2"):
         assert "AGRIMATCH_DATABASE_URL" not in env[name], "ingest never reads the registry"
         assert env[name]["AGRIMATCH_MQTT_URL"].startswith("mqtt://ingest:")
-    assert env["api"]["AGRIMATCH_MQTT_URL"].startswith("mqtt://api:")
+    # The provisioned ACL's role that may write device configs.
+    assert env["api"]["AGRIMATCH_MQTT_URL"].startswith("mqtt://publisher:")
     # One password, two views: InfluxDB's user agrimatch and agrimatch's login agree.
     assert env["influxdb"]["INFLUXDB_USER_PASSWORD"] == env["api"]["AGRIMATCH_INFLUX_PASSWORD"]
     pg_password = env["postgres"]["POSTGRES_PASSWORD"]
@@ -173,8 +174,15 @@ def test_the_broker_mounts_the_shipped_config_and_the_provisioned_users(config):
         target: Path(source).name for source, target, _ in volumes(config["services"]["mosquitto"])
     }
     assert mounts["/mosquitto/config/mosquitto.conf"] == "mosquitto.conf"
-    assert mounts["/mosquitto/config/acl"] == "mosquitto.acl"
+    # What `agrimatch devices provision --out deploy/broker` writes.
+    assert mounts["/mosquitto/config/acl"] == "acl"
     assert mounts["/mosquitto/config/passwd"] == "passwd"
+    sources = {
+        Path(source).parent.name
+        for source, target, _ in volumes(config["services"]["mosquitto"])
+        if target.startswith("/mosquitto/config/") and not target.endswith(".conf")
+    }
+    assert sources == {"broker"}
     conf = (REPO / "deploy" / "mosquitto.conf").read_text()
     assert "acl_file /mosquitto/config/acl" in conf
     assert "password_file /mosquitto/config/passwd" in conf
@@ -218,6 +226,8 @@ def test_the_image_runs_as_an_unprivileged_user_and_keeps_build_tools_out():
 
 def test_make_secrets_keeps_what_exists(project):
     before = secrets(project)
+    services = sorted(p.name for p in (project / "deploy" / "broker" / "services").iterdir())
+    assert services == ["ingest.password", "operator.password", "publisher.password"]
     again = subprocess.run(
         ["bash", str(project / "deploy" / "make-secrets.sh")],
         capture_output=True,
@@ -239,6 +249,8 @@ def test_the_secrets_stay_out_of_the_image_and_the_repository(project):
     for name in made:
         if name not in ("README.md", ".gitignore"):
             assert excluded(f"deploy/secrets/{name}"), name
-    for path in ("deploy/secrets/agrimatch-api.env", "deploy/passwd"):
+    assert excluded("deploy/broker/services/ingest.password")
+    assert excluded("deploy/broker/passwd") and excluded("deploy/broker/devices/dev-1.password")
+    for path in ("deploy/secrets/agrimatch-api.env", "deploy/broker/services/ingest.password"):
         ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO)
         assert ignored.returncode == 0, f"git would commit {path}"
