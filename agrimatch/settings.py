@@ -132,6 +132,13 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Packs a device may post at once above its rate (a backlog)"
     )
 
+    forecast_cluster: str | None = Field(
+        default=None,
+        description="Where the forecast's per-field and demand stages run: unset, this "
+        "process; 'local', a Dask LocalCluster of this machine's cores; or a Dask scheduler "
+        "such as tcp://host:8786",
+    )
+
     clock_speed: float = Field(default=1.0, gt=0, description="Simulated seconds per real second")
     clock_start: datetime | None = Field(
         default=None, description="Simulated time at start (ISO 8601); unset: now"
@@ -209,6 +216,19 @@ class Settings(BaseSettings):
     def _check_protocol(cls, value: str) -> str:
         if value not in ("5", "3.1.1"):
             raise ValueError("must be 5 or 3.1.1")
+        return value
+
+    @field_validator("forecast_cluster")
+    @classmethod
+    def _check_forecast_cluster(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if value == "local":
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("tcp", "tls") or not parts.hostname or not _port_ok(parts):
+            raise ValueError("must be local or a Dask scheduler address like tcp://host:8786")
         return value
 
     @field_validator("influx_db", "mqtt_client_id")

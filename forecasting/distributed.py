@@ -161,7 +161,13 @@ class DaskForecastEngine:
 
     def _connect(self) -> Any:
         # Imported here: only a configured cluster pays for Dask's import.
-        from distributed import Client, LocalCluster
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise RuntimeError(
+                "AGRIMATCH_FORECAST_CLUSTER is set but Dask is not installed: "
+                "pip install 'agrimatch[cluster]'"
+            ) from None
 
         if self.address == LOCAL:
             workers = self.local_workers or os.cpu_count() or 1

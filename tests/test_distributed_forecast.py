@@ -142,3 +142,27 @@ def test_the_whole_chain_with_the_engine_equals_one_process(fitted, engine):
             )
         assert many.planting.summary == one.planting.summary
     assert len(one.forecasts) == len(fitted.fields)
+
+
+def test_the_setting_names_a_local_cluster_or_a_scheduler_and_the_service_gets_its_engine(
+    tmp_path,
+):
+    from agrimatch.cli.wiring import open_forecast_service
+    from agrimatch.settings import SettingsError, load_settings
+
+    assert load_settings(forecast_cluster="").forecast_cluster is None
+    assert load_settings(forecast_cluster="tcp://dask:8786").forecast_cluster == "tcp://dask:8786"
+    with pytest.raises(SettingsError, match="AGRIMATCH_FORECAST_CLUSTER"):
+        load_settings(forecast_cluster="dask:8786")
+    service = open_forecast_service(load_settings(data_dir=tmp_path, forecast_cluster="local"))
+    try:
+        engine = service.options.engine
+        assert isinstance(engine, DaskForecastEngine) and engine.address == "local"
+        assert engine._client is None  # nothing started until a forecast needs it
+    finally:
+        service.store.close()
+    plain = open_forecast_service(load_settings(data_dir=tmp_path))
+    try:
+        assert plain.options.engine is None
+    finally:
+        plain.store.close()

@@ -97,9 +97,15 @@ def open_registry(settings: Settings) -> sessionmaker[Session]:
 
 
 def open_forecast_service(settings: Settings) -> ForecastService:
-    """The forecast service on the configured store and registry, models in the data dir.
-    The caller closes ``service.store``."""
+    """The forecast service on the configured store and registry, models in the data dir;
+    its per-field and demand stages on AGRIMATCH_FORECAST_CLUSTER when set (a Dask cluster,
+    connected at the first forecast). The caller closes ``service.store``."""
+    from forecasting.chain import ChainOptions
+    from forecasting.distributed import engine_for
     from forecasting.service import ForecastService
 
     sessions = open_registry(settings)
-    return ForecastService(open_configured_store(settings), sessions, settings.data_dir / "models")
+    options = ChainOptions(engine=engine_for(settings.forecast_cluster))
+    return ForecastService(
+        open_configured_store(settings), sessions, settings.data_dir / "models", options
+    )
