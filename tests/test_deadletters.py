@@ -24,6 +24,9 @@ from ingest import pipeline as pipeline_module
 from ingest.deadletter import MAX_LETTER_BYTES, PAYLOAD_PREFIX_BYTES, RECORDS_KEPT, DeadLetter
 from ingest.pipeline import RetryPolicy
 
+# Bad input, kept running: part of the fault suite (pytest -m faults) as well as CI.
+pytestmark = pytest.mark.faults
+
 NOW = 1_764_072_000.0
 ADDRESS = DeviceAddress("farm-1", "field-1", "dev-1")
 

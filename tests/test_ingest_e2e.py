@@ -116,6 +116,7 @@ def test_every_reading_of_a_60_device_fleet_is_stored_exactly_once(
     assert_stored_exactly_once(influx_store, expected)
 
 
+@pytest.mark.faults
 def test_a_redelivered_message_adds_no_point(endpoint, influx_store, start_ingest):
     ingest = start_ingest()
     [message] = make_messages(1, 1, time.time() - 600)
@@ -126,6 +127,7 @@ def test_a_redelivered_message_adds_no_point(endpoint, influx_store, start_inges
     assert_stored_exactly_once(influx_store, [message])
 
 
+@pytest.mark.faults
 def test_garbage_goes_to_the_dead_letter_topic_and_the_good_messages_around_it_are_stored(
     endpoint, influx_store, start_ingest
 ):
@@ -158,6 +160,7 @@ def test_garbage_goes_to_the_dead_letter_topic_and_the_good_messages_around_it_a
         watcher.disconnect()
 
 
+@pytest.mark.faults
 def test_influxdb_down_under_load_loses_nothing_once_it_returns(
     endpoint, influx_server, influx_store, start_ingest
 ):
@@ -201,6 +204,7 @@ def _ingest_process(broker, influx_server, database: str) -> subprocess.Popen[by
     )
 
 
+@pytest.mark.faults
 def test_ingest_killed_with_sigkill_mid_stream_and_restarted_loses_nothing(
     broker, endpoint, influx_server, influx_store
 ):
@@ -238,6 +242,7 @@ def test_ingest_killed_with_sigkill_mid_stream_and_restarted_loses_nothing(
             process.kill()
 
 
+@pytest.mark.faults
 def test_graceful_shutdown_stores_and_acknowledges_what_has_arrived(
     endpoint, influx_store, start_ingest
 ):
@@ -257,6 +262,7 @@ def test_graceful_shutdown_stores_and_acknowledges_what_has_arrived(
     assert again.metrics.snapshot().messages_received == 0
 
 
+@pytest.mark.faults
 def test_ingest_reconnects_after_a_broker_restart_and_loses_nothing(
     broker, endpoint, influx_store, start_ingest
 ):
