@@ -37,9 +37,11 @@ def chromium_executable() -> str:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium for the dashboard tests, stopped after them: Playwright's
+    sync API keeps an event loop running in the main thread, and every later
+    ``asyncio.run()`` of the suite would be refused while it runs."""
     executable = chromium_executable()
     from playwright.sync_api import sync_playwright
 
