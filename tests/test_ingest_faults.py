@@ -129,6 +129,7 @@ def started(influx_store):
 # --- oversized input ---------------------------------------------------------------------------
 
 
+@pytest.mark.faults
 def test_a_46_mib_payload_is_one_small_dead_letter_and_later_messages_are_stored(
     broker, influx_store, started, tmp_path
 ):
@@ -166,6 +167,7 @@ class _PacketLimitedMosquitto(MosquittoServer):
         return super()._config() + "max_packet_size 1000000\n"
 
 
+@pytest.mark.faults
 def test_a_65_kb_pack_of_4000_unknown_sensors_does_not_cut_ingest_off_a_1_mb_packet_broker(
     tmp_path, influx_store, started
 ):
@@ -294,6 +296,7 @@ def secured_influx(tmp_path_factory):
         server.stop()
 
 
+@pytest.mark.faults
 def test_influxdb_refusing_the_credentials_ends_the_service_and_the_message_waits(
     broker, secured_influx
 ):
@@ -350,6 +353,7 @@ def test_the_ingest_command_exits_1_with_one_line_when_influxdb_refuses_the_cred
     assert "wrong-pw" not in done.stdout + done.stderr
 
 
+@pytest.mark.faults
 def test_the_ingest_command_exits_1_when_influxdb_refuses_a_write_after_a_good_start(
     broker, secured_influx
 ):
@@ -406,6 +410,7 @@ class _BrokenSink:
         raise RuntimeError("the dead-letter sender has a bug")
 
 
+@pytest.mark.faults
 def test_a_bug_in_the_writer_ends_the_service_with_its_reason(broker, influx_store):
     from agrimatch.clock import RealClock
     from ingest.pipeline import TelemetryPipeline
