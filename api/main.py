@@ -209,7 +209,7 @@ def _context(
         publisher=publisher,
         key_pepper=pepper(settings),
         metrics=metrics,
-        forecasts=forecasts or ForecastService(store, sessions, settings.data_dir / "models"),
+        forecasts=forecasts or _forecast_service(settings, store, sessions),
         lookups=Lookups(),
         device_rates=TokenBuckets(settings.api_device_rate_per_s, settings.api_device_burst),
     )
@@ -219,3 +219,15 @@ def _context(
     metrics.dead_letters = dead_letters.counts
     metrics.forecast_age_s = lambda: forecast_age_s(context, FORECAST)
     return context
+
+
+def _forecast_service(
+    settings: Settings, store: TelemetryStore, sessions: sessionmaker[Session]
+) -> ForecastService:
+    """The forecast service as the CLI builds it: models in the data dir, the per-field and
+    demand stages on AGRIMATCH_FORECAST_CLUSTER when it is set."""
+    from forecasting.chain import ChainOptions
+    from forecasting.distributed import engine_for
+
+    options = ChainOptions(engine=engine_for(settings.forecast_cluster))
+    return ForecastService(store, sessions, settings.data_dir / "models", options)
