@@ -76,7 +76,7 @@ class SteadyLoad:
         self._injected: list[tuple[str, bytes]] = []
         self.client = make_paho_client(endpoint, f"fleet-{uuid.uuid4().hex[:8]}")
         self.client.max_queued_messages_set(0)
-        self.client.reconnect_delay_set(0.2, 2)
+        self.client.reconnect_delay_set(1, 2)
         self.client.on_publish = self._on_publish
         self.client.connect(endpoint.host, endpoint.port)
         self.client.loop_start()
@@ -159,7 +159,7 @@ class DeadLetterWatcher:
     def __init__(self, endpoint: MqttEndpoint) -> None:
         self.letters: list[tuple[str, bytes]] = []
         self.client = make_paho_client(endpoint, f"dead-watch-{uuid.uuid4().hex[:8]}")
-        self.client.on_message = lambda c, u, m: self.letters.append((m.topic, m.payload))
+        self.client.on_message = lambda c, u, m: self.letters.append((m.topic, bytes(m.payload)))
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *args: subscribed.set()
         self.client.connect(endpoint.host, endpoint.port)

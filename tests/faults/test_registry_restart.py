@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from agrimatch.auth import Role, create_key
 from agrimatch.registry import make_engine, migrate, session_factory
@@ -79,7 +80,10 @@ def test_the_api_answers_503_while_postgresql_restarts_and_then_reads_and_writes
         _, token = create_key(session, name="ops", role=Role.ADMIN, pepper=PEPPER.encode())
     engine.dispose()
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=tmp_path / "data", api_key_pepper=PEPPER, database_url=url
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        api_key_pepper=SecretStr(PEPPER),
+        database_url=SecretStr(url),
     )
     server = LiveServer(create_app(settings))
     server.start()
