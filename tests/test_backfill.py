@@ -180,8 +180,15 @@ def test_backfill_through_mqtt_reaches_the_store_via_ingest(
 
     endpoint = MqttEndpoint.from_url(mosquitto_server.url)
     settings = Settings(ingest_max_age_days=3650, ingest_linger_ms=50)
+    # A plain subscription: the session broker may hold other tests' persistent sessions
+    # on the shared one, each taking its share of the messages.
     ingest = build_ingest(
-        settings, influx_store, endpoint=endpoint, client_id="backfill-ingest", persistent=False
+        settings,
+        influx_store,
+        endpoint=endpoint,
+        client_id="backfill-ingest",
+        persistent=False,
+        shared=False,
     )
     ingest.start()
     try:
