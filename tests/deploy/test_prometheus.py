@@ -112,7 +112,17 @@ def ingest_metrics(
     root = tmp_path_factory.mktemp("ingest")
     log = (root / "ingest.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "agrimatch", "ingest", "--client-id", "ingest-prometheus"],
+        # --no-shared: its persistent session would otherwise keep a share of the session
+        # broker's shared subscription after this test, taking messages from later tests.
+        [
+            sys.executable,
+            "-m",
+            "agrimatch",
+            "ingest",
+            "--client-id",
+            "ingest-prometheus",
+            "--no-shared",
+        ],
         env=_clean_env(
             AGRIMATCH_MQTT_URL=mosquitto_server.url,
             AGRIMATCH_INFLUX_URL=influx_server.url,
