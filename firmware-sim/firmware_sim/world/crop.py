@@ -33,15 +33,13 @@ from numpy.typing import NDArray
 from scipy.signal import lfilter
 
 from agrimatch.agronomy import CropSpec
+from agrimatch.agronomy.frost import EMERGED, HARD_FROST_C, first_killing_frost
 
 Array = NDArray[np.float64]
 
 INITIAL_COVER = 0.03  # share of CCx at emergence (annuals)
 DORMANT_COVER = 0.08  # a leafless orchard: trunks, branches, orchard floor
 SENESCENT_COVER = 0.4  # share of CCx left green at maturity (annuals)
-EMERGED = 0.05  # thermal-time share by which an annual has emerged (frost counts from here)
-KILLING_FROST_MARGIN_C = 2.0  # past its initial stage, an annual dies this far below damage
-HARD_FROST_C = -2.0  # ends an orchard's season: fruit picked, leaves fall
 LEAF_FALL_DAYS = 30  # orchards keep their leaves this long after harvest, barring frost
 STRESS_MEMORY = 0.15  # daily weight of today's Ks in the canopy's running mean (~a week)
 SEEDLING_ROOT_M = 0.25  # sown 5-15 cm deep, roots reach the second layer within days
@@ -111,19 +109,21 @@ def phenology(
     tmax_c: Array,
     planting_index: int,
     harvest_delay_days: int = 0,
+    gdd_to_maturity: float | None = None,
 ) -> Phenology:
     """Phenology over a span of days in which the crop is planted at ``planting_index``.
 
     The harvest starts ``harvest_delay_days`` after maturity and lasts the
     crop's ``harvest_spread_days``; maturity is brought forward if it would
-    leave the harvest past the span's end.
+    leave the harvest past the span's end. ``gdd_to_maturity`` is the cultivar's
+    (:func:`agrimatch.agronomy.cultivars.gdd_to_maturity`); the catalog's by default.
     """
     n = len(tmin_c)
     days = np.arange(n)
     spread = round(crop.harvest_spread_days)
     gdd = np.where(days >= planting_index, daily_gdd(crop, tmin_c, tmax_c), 0.0)
     gdd = np.cumsum(gdd)
-    progress = gdd / crop.gdd_to_maturity
+    progress = gdd / (gdd_to_maturity if gdd_to_maturity is not None else crop.gdd_to_maturity)
 
     latest = max(planting_index + 1, n - 1 - spread - harvest_delay_days)
     ends = [latest]
@@ -131,16 +131,10 @@ def phenology(
     if reached.size:
         ends.append(int(reached[0]))
     e1, e2, e3, _ = crop.stage_ends
-    if crop.perennial:
-        # Fruit still on the tree at the first hard autumn frost is picked then.
-        frozen = np.flatnonzero(
-            (tmin_c <= HARD_FROST_C) & (progress >= e2) & (days > planting_index)
-        )
-    else:
-        killing = crop.frost_damage_temp_c - KILLING_FROST_MARGIN_C
-        frozen = np.flatnonzero((tmin_c <= killing) & (progress > e1) & (days > planting_index))
-    if frozen.size:
-        ends.append(int(frozen[0]))
+    # The shared rule (agrimatch.agronomy.frost), which the forecaster mirrors.
+    frozen = first_killing_frost(crop, tmin_c, progress, planting_index)
+    if frozen is not None:
+        ends.append(frozen)
     maturity = min(ends)
     matured = bool(progress[maturity] >= 1.0)
     progress = np.where(days <= maturity, progress, progress[maturity])

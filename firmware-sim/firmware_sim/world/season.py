@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agrimatch.agronomy import CROPS, SOILS, CropSpec
+from agrimatch.agronomy.cultivars import gdd_to_maturity
 from agrimatch.agronomy.seasons import planting_date
 from agrimatch.scenario import Anomaly, Farm, FieldPlan, Region, Scenario
 from firmware_sim.world import crop as crop_model
@@ -224,7 +225,12 @@ def simulate_season(site: FarmSite, setup: FieldSetup, year: int, seed: int) -> 
     luck = _luck(seed, site.farm, setup.field, year)
 
     phen = crop_model.phenology(
-        crop, weather.tmin_c, weather.tmax_c, SPINUP_DAYS, luck.harvest_delay_days
+        crop,
+        weather.tmin_c,
+        weather.tmax_c,
+        SPINUP_DAYS,
+        luck.harvest_delay_days,
+        gdd_to_maturity(crop, site.region),
     )
     et0 = climate.et0_calibration * soil_model.et0_hargreaves_mm(
         weather.tmin_c, weather.tmax_c, weather.extraterrestrial_mj_m2

@@ -1,0 +1,47 @@
+"""The shared killing-frost rule and degree-day lookup (agrimatch.agronomy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agrimatch.agronomy import CROPS
+from agrimatch.agronomy.cultivars import gdd_to_maturity
+from agrimatch.agronomy.frost import HARD_FROST_C, first_killing_frost, killing_temperature_c
+
+
+def test_annual_dies_past_its_initial_stage_only() -> None:
+    maize = CROPS["maize"]
+    e1 = maize.stage_ends[0]
+    cold = killing_temperature_c(maize) - 0.5
+    tmin = np.array([5.0, cold, 5.0, cold, 5.0])
+    progress = np.array([0.0, e1 / 2, e1 + 0.01, e1 + 0.05, e1 + 0.1])
+    # The seedling's frost (day 1) is survived; the first one past the initial stage kills.
+    assert first_killing_frost(maize, tmin, progress, after_index=0) == 3
+    assert first_killing_frost(maize, np.full(5, 5.0), progress) is None
+
+
+def test_garlic_overwinters_but_dies_to_a_frost_after_winter() -> None:
+    garlic = CROPS["garlic"]
+    e1 = garlic.stage_ends[0]
+    tmin = np.array([0.0, -20.0, -20.0, -5.0, -20.0])
+    progress = np.array([0.0, 0.1, e1 - 0.01, e1 + 0.05, e1 + 0.1])
+    assert first_killing_frost(garlic, tmin, progress) == 4
+
+
+def test_orchard_fruit_is_picked_at_the_first_hard_frost_after_set() -> None:
+    pear = CROPS["fragrant_pear"]
+    e2 = pear.stage_ends[1]
+    tmin = np.array([HARD_FROST_C, HARD_FROST_C, 3.0, HARD_FROST_C])
+    progress = np.array([0.0, e2 - 0.1, e2, e2 + 0.1])
+    assert first_killing_frost(pear, tmin, progress) == 3
+
+
+def test_mismatched_arrays_are_refused() -> None:
+    with pytest.raises(ValueError, match="one length"):
+        first_killing_frost(CROPS["maize"], np.zeros(3), np.zeros(4))
+
+
+def test_degree_days_default_to_the_catalog() -> None:
+    assert gdd_to_maturity("potato") == CROPS["potato"].gdd_to_maturity
+    assert gdd_to_maturity(CROPS["potato"], "nowhere") == CROPS["potato"].gdd_to_maturity
