@@ -31,6 +31,17 @@ class CatalogError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class OrchardCosts:
+    """What changing an orchard's area costs, which an annual crop does not: one-off costs
+    of planting or grubbing a hectare, and the seasons a new orchard gives no crop."""
+
+    establishment_cost_cny_per_ha: float
+    removal_cost_cny_per_ha: float
+    years_to_bearing: int
+    sources: Mapping[str, str] = field(default_factory=dict)  # field name -> its source
+
+
+@dataclass(frozen=True, slots=True)
 class CropSpec:
     """One crop: phenology, water use (FAO-56), yield response (FAO-33), market and cost facts."""
 
@@ -62,6 +73,7 @@ class CropSpec:
     reference_price_cny_per_kg: float = 3.0
     # Total cost of a hectare's season incl. imputed family labour and land rent (NDRC basis).
     production_cost_cny_per_ha: float = 15_000.0
+    orchard: OrchardCosts | None = None  # perennial crops only
     sources: Mapping[str, str] = field(default_factory=dict)  # field name -> its source
 
     @property
@@ -105,6 +117,12 @@ _RANGES: dict[str, tuple[float, float]] = {
     "production_cost_cny_per_ha": (3_000.0, 200_000.0),
 }
 _SOURCED = (*_RANGES, "stage_fractions", "planting_window")
+# Orchards only: what changing their area costs (required when perennial, refused otherwise).
+_PERENNIAL_RANGES: dict[str, tuple[float, float]] = {
+    "establishment_cost_cny_per_ha": (1_000.0, 500_000.0),
+    "removal_cost_cny_per_ha": (0.0, 200_000.0),
+    "years_to_bearing": (1.0, 15.0),
+}
 
 
 def check_source(where: str, source: object, references: Mapping[str, str]) -> str:
@@ -128,9 +146,11 @@ def sourced_value(where: str, entry: object, references: Mapping[str, str]) -> t
 
 
 def _crop(name: str, data: dict[str, Any], references: Mapping[str, str]) -> CropSpec:
-    known = {*_SOURCED, "perennial", "sown_before_winter", "product"}
+    perennial = bool(data.get("perennial"))
+    orchard_keys = set(_PERENNIAL_RANGES) if perennial else set()
+    known = {*_SOURCED, *orchard_keys, "perennial", "sown_before_winter", "product"}
     unknown = sorted(set(data) - known)
-    missing = sorted(set(_SOURCED) - set(data))
+    missing = sorted({*_SOURCED, *orchard_keys} - set(data))
     if unknown or missing:
         raise CatalogError(f"crop {name}: unknown fields {unknown}, missing fields {missing}")
     values: dict[str, Any] = {}
@@ -155,15 +175,38 @@ def _crop(name: str, data: dict[str, Any], references: Mapping[str, str]) -> Cro
             if len(value) != 2 or not all(_MONTH_DAY.match(str(v)) for v in value):
                 raise CatalogError(f"{where}: two MM-DD month-days expected, got {value}")
             values[key] = (str(value[0]), str(value[1]))
+    orchard = _orchard(name, data, references) if perennial else None
     if values["upper_temp_c"] <= values["base_temp_c"]:
         raise CatalogError(f"crop {name}: upper_temp_c must exceed base_temp_c")
     return CropSpec(
         name=name,
-        perennial=bool(data["perennial"]),
+        perennial=perennial,
         sown_before_winter=bool(data["sown_before_winter"]),
         product=str(data["product"]),
         sources=MappingProxyType(sources),
+        orchard=orchard,
         **values,
+    )
+
+
+def _orchard(name: str, data: dict[str, Any], references: Mapping[str, str]) -> OrchardCosts:
+    values: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    for key, (low, high) in _PERENNIAL_RANGES.items():
+        where = f"crop {name}.{key}"
+        value, sources[key] = sourced_value(where, data[key], references)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CatalogError(f"{where}: not a number: {value!r}")
+        if not low <= value <= high:
+            raise CatalogError(f"{where}: {value} outside the plausible [{low}, {high}]")
+        values[key] = float(value)
+    if values["years_to_bearing"] != int(values["years_to_bearing"]):
+        raise CatalogError(f"crop {name}.years_to_bearing: a whole number of seasons expected")
+    return OrchardCosts(
+        establishment_cost_cny_per_ha=values["establishment_cost_cny_per_ha"],
+        removal_cost_cny_per_ha=values["removal_cost_cny_per_ha"],
+        years_to_bearing=int(values["years_to_bearing"]),
+        sources=MappingProxyType(sources),
     )
 
 
