@@ -36,10 +36,10 @@ from agrimatch.agronomy import CROPS, SOILS, CropSpec
 from agrimatch.agronomy.cultivars import gdd_to_maturity
 from agrimatch.agronomy.seasons import planting_date
 from agrimatch.scenario import Anomaly, Farm, FieldPlan, Region, Scenario
-from firmware_sim.world import crop as crop_model
 from firmware_sim.world import soil as soil_model
 from firmware_sim.world._climate import Climate, climate_at
 from firmware_sim.world._seeding import stream
+from firmware_sim.world.crop_season import simulate_season_on
 from firmware_sim.world.weather import anomalies_for, anomaly_strength, farm_weather
 
 SPINUP_DAYS = 60
@@ -224,40 +224,23 @@ def simulate_season(site: FarmSite, setup: FieldSetup, year: int, seed: int) -> 
     weather = farm_weather(seed, site.farm, climate, start, next_planting, site.anomalies)
     luck = _luck(seed, site.farm, setup.field, year)
 
-    phen = crop_model.phenology(
-        crop,
-        weather.tmin_c,
-        weather.tmax_c,
-        SPINUP_DAYS,
-        luck.harvest_delay_days,
-        gdd_to_maturity(crop, site.region),
-    )
     et0 = climate.et0_calibration * soil_model.et0_hargreaves_mm(
         weather.tmin_c, weather.tmax_c, weather.extraterrestrial_mj_m2
     )
     drought = anomaly_strength(weather.first_ordinal, len(weather), site.anomalies, "drought")
-    water = soil_model.water_balance(
-        soil,
-        weather.rain_mm,
-        et0,
-        phen.kc,
-        phen.cover,
-        phen.root_depth_m,
-        crop.depletion_fraction,
-        deepest_root_m=crop.root_depth_max_m,
-        irrigation=irrigation_for(climate, crop, luck.diligence),
-        irrigable=phen.in_field,
-        water_supply=np.exp(-0.4 * drought),  # canals and wells are rationed in a drought
-    )
-    grown = crop_model.growth(crop, phen, water.ks, water.transpiration_mm, et0)
-    factors = crop_model.yield_factors(
+    grown_season = simulate_season_on(
+        weather,
         crop,
-        phen,
-        weather.tmin_c,
-        weather.tmax_c,
-        water.transpiration_mm,
-        water.transpiration_potential_mm,
+        soil,
+        SPINUP_DAYS,
+        gdd_to_maturity=gdd_to_maturity(crop, site.region),
+        et0_mm=et0,
+        irrigation=irrigation_for(climate, crop, luck.diligence),
+        water_supply=np.exp(-0.4 * drought),  # canals and wells are rationed in a drought
+        harvest_delay_days=luck.harvest_delay_days,
     )
+    phen, water, grown = grown_season.phenology, grown_season.water, grown_season.growth
+    factors = grown_season.factors
     soil_temp = soil_model.soil_temperature_c(weather.tmean_c, grown.cover)
 
     keep = slice(SPINUP_DAYS, None)
@@ -289,9 +272,7 @@ def simulate_season(site: FarmSite, setup: FieldSetup, year: int, seed: int) -> 
         in_field=phen.in_field[keep],
         water=soil_model.SoilWater(**{name: getattr(water, name)[keep] for name in _SOIL_FIELDS}),
     )
-    yield_t_ha = (
-        crop.potential_yield_t_ha * factors.combined * luck.farm_factor * luck.season_factor
-    )
+    yield_t_ha = grown_season.yield_t_ha * luck.farm_factor * luck.season_factor
 
     def day(index: int) -> date:
         return start + timedelta(days=index)
