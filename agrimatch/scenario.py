@@ -6,14 +6,22 @@ place in it and what is wrong. Shipped scenarios live in
 path is loaded as a file. ``farm_groups`` expand, deterministically for the
 scenario's seed, into many farms, so a scenario reaches the magnitudes of the
 real cases (hundreds of farms) in a few lines.
+
+A region far from the world model's climate stations gets a generic climate
+(:attr:`Scenario.climate_fallbacks`, logged as a warning on load) unless it
+names a real daily weather file (``weather_file``, AquaCrop's format; a path
+relative to the scenario file), which is read and checked on load: it must
+cover every season the scenario simulates.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import tomllib
 from collections.abc import Callable, Mapping
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,7 +29,15 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agrimatch.agronomy import CROPS, SOILS
+from agrimatch.agronomy.seasons import planting_date
+from agrimatch.climate_stations import STATION_RADIUS_KM, nearest_station
 from agrimatch.contract.topics import ID_RE
+from agrimatch.weather_table import WeatherFileError, read_weather_table
+
+log = logging.getLogger(__name__)
+# The world model's water balance starts this many days before planting
+# (firmware_sim.world.season.SPINUP_DAYS): a weather file must cover them too.
+SEASON_SPINUP_DAYS = 60
 
 Id = Annotated[str, Field(pattern=f"^{ID_RE.pattern}$")]
 MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
@@ -54,6 +70,30 @@ class Region(_Model):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     elevation_m: float = 100.0
+    # A daily weather file (AquaCrop's format) relative to the scenario file; after
+    # loading, the absolute path. Without one, the climate of the nearest station
+    # within 250 km, else a generic one.
+    weather_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClimateFallback:
+    """A region with no climate station near it and no weather file: generic climate."""
+
+    region: str
+    name: str
+    nearest_station: str
+    distance_km: float
+
+    def message(self) -> str:
+        return (
+            f"region {self.region!r} ({self.name}) is {self.distance_km:,.0f} km from the "
+            f"nearest climate station ({self.nearest_station}; stations reach "
+            f"{STATION_RADIUS_KM:.0f} km): it gets a generic climate estimated from its "
+            "latitude, longitude and elevation. For its real weather give the region a daily "
+            'weather file, weather_file = "path/to/weather.txt" (relative to the scenario; '
+            "AquaCrop's format: Day Month Year Tmin(C) Tmax(C) Prcp(mm) Et0(mm))"
+        )
 
 
 class FieldPlan(_Model):
@@ -205,6 +245,42 @@ class Scenario(_Model):
             raise ValueError("a scenario needs farms or farm_groups")
         return self
 
+    @property
+    def climate_fallbacks(self) -> tuple[ClimateFallback, ...]:
+        """The regions that fall back to the generic climate (no station near, no file)."""
+        out = []
+        for region in self.regions:
+            station, km = nearest_station(region.lat, region.lon)
+            if region.weather_file is None and km > STATION_RADIUS_KM:
+                out.append(ClimateFallback(region.id, region.name, station.name, km))
+        return tuple(out)
+
+    def weather_days_needed(self, region: str) -> tuple[date, date] | None:
+        """First and last day the simulator reads of ``region``'s weather (its fields'
+        seasons with the water balance's spin-up and a day either side), None without
+        fields."""
+        plantings: set[tuple[str, str, int]] = set()
+        for farm in self.farms:
+            if farm.region == region:
+                plantings.update((f.crop, f.planting, 0) for f in farm.fields)
+        for group in self.farm_groups:
+            if group.region == region:
+                plantings.update(
+                    (crop, group.planting[crop], group.planting_jitter_days) for crop in group.crops
+                )
+        if not plantings:
+            return None
+        last_season = self.first_season + self.seasons - 1
+        first = min(
+            planting_date(crop, day, self.first_season) - timedelta(days=jitter)
+            for crop, day, jitter in plantings
+        )
+        last = max(
+            planting_date(crop, day, last_season + 1) + timedelta(days=jitter)
+            for crop, day, jitter in plantings
+        )
+        return first - timedelta(days=SEASON_SPINUP_DAYS + 1), last
+
     def scaled(self, share: float) -> Scenario:
         """The same world with ``share`` of each farm group's farms and of the demand.
 
@@ -294,8 +370,9 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a shipped scenario by name, or a scenario file by path."""
     path = Path(name_or_path)
     if path.suffix != ".toml" and str(name_or_path) in shipped_scenarios():
-        text = (resources.files("agrimatch") / "scenarios" / f"{name_or_path}.toml").read_text()
-        source = f"scenario {name_or_path!r}"
+        folder = resources.files("agrimatch") / "scenarios"
+        text = (folder / f"{name_or_path}.toml").read_text()
+        return parse_scenario(text, f"scenario {name_or_path!r}", Path(str(folder)))
     else:
         if not path.is_file():
             raise ScenarioError(
@@ -303,11 +380,57 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
                 f"scenarios ({', '.join(shipped_scenarios())})"
             )
         text, source = path.read_text(encoding="utf-8"), str(path)
-    return parse_scenario(text, source)
+    return parse_scenario(text, source, path.parent)
 
 
-def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
-    """Parse and validate scenario TOML; errors name the source and the place in it."""
+def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
+    """Parse and validate scenario TOML; errors name the source and the place in it.
+
+    Regions' weather files are read relative to ``base_dir`` (the scenario
+    file's folder; the working directory when None) and checked; regions left
+    to the generic climate are logged as warnings.
+    """
+    scenario = _validate(text, source)
+    scenario = _with_weather_files(scenario, source, base_dir or Path.cwd())
+    for fallback in scenario.climate_fallbacks:
+        log.warning("%s: %s", source, fallback.message())
+    return scenario
+
+
+def _with_weather_files(scenario: Scenario, source: str, base_dir: Path) -> Scenario:
+    """The scenario with its regions' weather files resolved, read and checked."""
+    regions = []
+    for index, region in enumerate(scenario.regions):
+        if region.weather_file is None:
+            regions.append(region)
+            continue
+        where = f"{source}: regions.{index}.weather_file"
+        path = (base_dir / Path(region.weather_file).expanduser()).resolve()
+        try:
+            table = read_weather_table(path)
+        except WeatherFileError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
+        needed = scenario.weather_days_needed(region.id)
+        if needed is not None and not table.covers(*needed):
+            last_season = scenario.first_season + scenario.seasons - 1
+            raise ScenarioError(
+                f"{where}: {path.name} covers {table.span()}, but seasons "
+                f"{scenario.first_season}-{last_season} of region {region.id!r} need its "
+                f"weather from {needed[0]} to {needed[1]} (planting minus "
+                f"{SEASON_SPINUP_DAYS} days of soil-water spin-up, to the next planting): "
+                "set first_season and seasons within the file's years, or give a longer file"
+            )
+        for anomaly in scenario.anomalies:
+            if anomaly.region == region.id:
+                raise ScenarioError(
+                    f"{source}: anomalies: a {anomaly.kind} in region {region.id!r}, whose "
+                    f"weather is observed ({path.name}): remove the anomaly or the weather_file"
+                )
+        regions.append(region.model_copy(update={"weather_file": str(path)}))
+    return scenario.model_copy(update={"regions": tuple(regions)})
+
+
+def _validate(text: str, source: str) -> Scenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -58,6 +58,7 @@ class DeviceSpec:
     planting: str = ""  # "MM-DD" of planting (bud break for orchards)
     elevation_m: float = 100.0  # only matters away from the four regions' stations
     anomalies: tuple[Anomaly, ...] = ()  # weather anomalies hitting the device's region
+    weather_file: str | None = None  # the region's observed daily weather, if it has one
 
     @property
     def device(self) -> str:
@@ -184,6 +185,7 @@ def plan_from_scenario(
                         planting=plan.planting,
                         elevation_m=region.elevation_m,
                         anomalies=anomalies,
+                        weather_file=region.weather_file,
                     )
                 )
     return specs

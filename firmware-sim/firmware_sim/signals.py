@@ -113,7 +113,7 @@ def _place(spec: DeviceSpec) -> _Place:
     """Weather is the farm's, at its region's centre; the field is what the spec says
     (or the region's signature crop on loam, planted at the start of its window)."""
     lat, lon = region_centre(spec)
-    climate = climate_at(lat, lon, spec.elevation_m)
+    climate = climate_at(lat, lon, spec.elevation_m, spec.weather_file)
     crop = spec.crop or climate.default_crop
     if crop not in CROPS:
         raise ValueError(f"device {spec.device}: unknown crop {crop!r}")
@@ -127,6 +127,7 @@ def _place(spec: DeviceSpec) -> _Place:
         lon=lon,
         elevation_m=spec.elevation_m,
         anomalies=spec.anomalies,
+        weather_file=spec.weather_file,
     )
     field = FieldSetup(
         field=spec.address.field,

@@ -61,10 +61,11 @@ class FarmSite:
     lon: float
     elevation_m: float = 100.0
     anomalies: tuple[Anomaly, ...] = ()
+    weather_file: str | None = None  # the region's observed daily weather (absolute path)
 
     @property
     def climate(self) -> Climate:
-        return climate_at(self.lat, self.lon, self.elevation_m)
+        return climate_at(self.lat, self.lon, self.elevation_m, self.weather_file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +315,7 @@ def farm_site(farm: Farm, region: Region, anomalies: Iterable[Anomaly] = ()) -> 
         lon=farm.lon,
         elevation_m=region.elevation_m,
         anomalies=anomalies_for(farm.region, anomalies),
+        weather_file=region.weather_file,
     )
 
 

@@ -21,6 +21,10 @@ region, year)`` through :mod:`._seeding`, and starts from the previous year's
 last 30 days of draws, so the weather runs on smoothly across 1 January and a
 year's weather never depends on which span was asked for.
 
+A climate with a real daily weather file (``Climate.observed``, a scenario
+region's ``weather_file``) is not generated: its days are the file's
+(:mod:`.weather_file`), for the years the file covers.
+
 Anomalies (:class:`agrimatch.scenario.Anomaly`) act on the days they cover,
 with two-day ramps at the edges: a drought cuts rain probability and amounts
 and dries and warms the air, a heat wave raises Tmax by ~5 C per unit of
@@ -83,6 +87,9 @@ class DailyWeather:
     dew_point_c: Array
     rain_start_h: Array  # local solar hour the day's rain starts
     rain_hours: Array  # how long it rains (0 on dry days)
+    # A weather file's own reference ET0 (FAO-56 Penman-Monteith, as AquaCrop's files
+    # give it); None for generated weather, whose ET0 the season computes.
+    reference_et0_mm: Array | None = None
 
     def __len__(self) -> int:
         return len(self.tmin_c)
@@ -120,7 +127,9 @@ _ARRAYS = (
 
 
 def _slice_arrays(weather: DailyWeather, i: int, j: int) -> dict[str, Any]:
-    return {name: getattr(weather, name)[i:j] for name in _ARRAYS}
+    arrays = {name: getattr(weather, name)[i:j] for name in _ARRAYS}
+    et0 = weather.reference_et0_mm
+    return {**arrays, "reference_et0_mm": None if et0 is None else et0[i:j]}
 
 
 def anomalies_for(region: str, anomalies: Iterable[Anomaly]) -> tuple[Anomaly, ...]:
@@ -279,6 +288,8 @@ def weather_year(
 def _weather_year(
     seed: int, farm: str, climate: Climate, year: int, anomalies: tuple[Anomaly, ...]
 ) -> DailyWeather:
+    if climate.observed is not None:
+        return _observed_year(seed, farm, climate, year, anomalies)
     days, previous_days = _days_in(year), _days_in(year - 1)
     prev = _draws(seed, farm, climate, year - 1)
     this = _draws(seed, farm, climate, year)
@@ -290,6 +301,22 @@ def _weather_year(
     first = date(year, 1, 1).toordinal() - SPINUP_DAYS
     full = _generate(climate, first, doy0, farm_normals, farm_uniforms, region_normals, anomalies)
     return full.window(first + SPINUP_DAYS, days)
+
+
+def _observed_year(
+    seed: int, farm: str, climate: Climate, year: int, anomalies: tuple[Anomaly, ...]
+) -> DailyWeather:
+    """The year's days from the climate's weather file: observed, so nothing is injected."""
+    # Imported here: weather_file builds this module's DailyWeather (a cycle at the top).
+    from firmware_sim.world.weather_file import file_weather
+
+    assert climate.observed is not None
+    if anomalies:
+        raise ValueError(
+            f"{climate.name}: a region with a weather file takes its weather as observed; "
+            f"remove its anomalies ({', '.join(sorted({a.kind for a in anomalies}))})"
+        )
+    return file_weather(climate.observed, climate, date(year, 1, 1), _days_in(year), seed, farm)
 
 
 def farm_weather(
@@ -317,6 +344,8 @@ def _concatenate(parts: Sequence[DailyWeather]) -> DailyWeather:
     arrays: dict[str, Any] = {
         name: np.concatenate([getattr(p, name) for p in parts]) for name in _ARRAYS
     }
+    et0 = [p.reference_et0_mm for p in parts if p.reference_et0_mm is not None]
+    arrays["reference_et0_mm"] = np.concatenate(et0) if len(et0) == len(parts) else None
     return replace(parts[0], **arrays)
 
 
