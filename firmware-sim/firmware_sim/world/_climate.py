@@ -29,7 +29,15 @@ from agrimatch.weather_table import WeatherTable, read_weather_table
 _DAYS_IN_MONTH = (31, 28.25, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _MID_MONTH_DOY0 = (15.0, 45.0, 74.0, 105.0, 135.0, 166.0, 196.0, 227.0, 258.0, 288.0, 319.0, 349.0)
 _PLACE = {p.key: p for p in STATION_PLACES}
-__all__ = ["STATIONS", "STATION_RADIUS_KM", "Climate", "ClimateDays", "climate_at", "climate_days"]
+__all__ = [
+    "STATIONS",
+    "STATION_RADIUS_KM",
+    "Climate",
+    "ClimateDays",
+    "climate_at",
+    "climate_days",
+    "generic_climate",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +175,7 @@ def _positional(lat: float, lon: float, elevation_m: float) -> Climate:
     nearest = min(STATIONS, key=lambda s: distance_km(lat, lon, s.lat, s.lon))
     if distance_km(lat, lon, nearest.lat, nearest.lon) <= STATION_RADIUS_KM:
         return nearest
-    return _generic(round(lat * 2) / 2, round(lon * 2) / 2, elevation_m)
+    return generic_climate(round(lat * 2) / 2, round(lon * 2) / 2, elevation_m)
 
 
 # The Hu Huanyong line (Heihe, Heilongjiang - Tengchong, Yunnan) roughly follows the
@@ -186,27 +194,28 @@ def _hu_line_km(lat: float, lon: float) -> float:
     return (py * dx - px * dy) / math.hypot(dx, dy)
 
 
-def _generic(lat: float, lon: float, elevation_m: float) -> Climate:
+def generic_climate(lat: float, lon: float, elevation_m: float) -> Climate:
     """A credible climate from position alone (half-degree cells), calibrated for China.
 
     January and July means are linear in latitude, elevation (6.5 C/km),
     the interior's dryness and the shelter from the winter monsoon:
 
     * dryness: distance north-west of the Hu line, saturating at 1,000 km.
-      The arid interior's clear skies make summers ~5 C hotter than the
+      The arid interior's clear skies make summers ~4 C hotter than the
       monsoon-clouded east at the same latitude and height; its rain
       dwindles to a few tens of mm;
     * shelter: west of ~112 E the Tibetan Plateau and the Qinling shield a
       place from the Siberian cold surges that sweep the eastern plains, so
-      its winters are ~5.6 C milder (Chengdu against Shanghai, Kashgar
+      its winters are ~4.5 C milder (Chengdu against Shanghai, Kashgar
       against Beijing); east of 112 E winters get steeply colder north of
       38 N (Harbin).
 
-    The coefficients are a least-squares fit to the January and July means of
-    16 national stations (CMA 1981-2010 normals: the place list and values in
-    tests/test_climate_generic.py); every one is reproduced within 3 C, and
-    left out of the fit in turn within 2.5 C except Chengdu and Kunming in
-    January (4.4, 4.1 C) and Guangzhou in July (3.6 C). Outside 70-135 E it
+    The coefficients minimise the largest error over the January and July
+    means of 16 national stations (CMA 1981-2010 normals: the places and values
+    are in tests/test_climate_generic.py): every one is reproduced within
+    2.5 C. Left out of the fit in turn, January is within 2 C at 10 of them and
+    3.4-4.9 C off at Beijing, Kunming, Kashgar, Chengdu, Guangzhou and Harbin;
+    July within 3 C except Guangzhou (4.7 C). Outside 70-135 E it
     is a rough guess (no dryness, no shelter).
     """
     in_china = 70.0 < lon < 135.0
@@ -214,9 +223,9 @@ def _generic(lat: float, lon: float, elevation_m: float) -> Climate:
     shelter = min(1.0, max(0.0, (112.0 - lon) / 8.0)) if in_china else 0.0
     north = abs(lat) - 23.0
     height_c = _LAPSE_C_PER_M * elevation_m
-    january = 14.8 - 1.1 * north - 0.10 * max(0.0, abs(lat) - 38.0) ** 2 + 5.6 * shelter
-    january += 0.2 * dry - height_c
-    july = 30.6 - 0.22 * north + 1.1 * shelter + 4.8 * dry - height_c
+    january = 16.51 - 1.27 * north - 0.03 * max(0.0, abs(lat) - 38.0) ** 2 + 4.53 * shelter
+    january += 0.96 * dry - height_c
+    july = 30.78 - 0.21 * north + 1.02 * shelter + 3.95 * dry - height_c
     # Coldest month mid-January, warmest mid-July (south of the equator the other way).
     peak_doy0 = 196.0 if lat >= 0 else 15.0
     phase = [math.cos(2 * math.pi * (d - peak_doy0) / 365.0) for d in _MID_MONTH_DOY0]

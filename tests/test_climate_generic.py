@@ -1,0 +1,105 @@
+"""The generic climate (no station within 250 km) against real climate normals, and the
+warning a scenario gives when one of its regions falls back to it (issue 12, section 4)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import numpy as np
+import pytest
+
+from agrimatch.scenario import load_scenario, parse_scenario, shipped_scenarios
+from firmware_sim.world._climate import climate_at, generic_climate
+from firmware_sim.world.weather import farm_weather
+
+# Mean daily temperature of January and July (C), China Meteorological Administration
+# 1981-2010 station normals as tabulated in the stations' climate tables (rounded;
+# Kashgar and Hotan from the CMA tables of 1971-2000: Kashgar highs/lows 0.3/-10.2 and
+# 32.1/18.6, Hotan -4.8 and 25.4). Korla, Zhengzhou, Yan'an and Mengzi are the world
+# model's own station normals (_climate.STATIONS). (lat, lon, elevation m, Jan, Jul)
+NORMALS = {
+    "Harbin": (45.75, 126.77, 142, -17.6, 23.6),
+    "Beijing": (39.93, 116.28, 55, -3.1, 26.7),
+    "Zhengzhou": (34.72, 113.65, 110, 0.1, 27.1),
+    "Shanghai": (31.40, 121.46, 6, 4.8, 28.6),
+    "Guangzhou": (23.17, 113.33, 41, 13.6, 28.8),
+    "Chengdu": (30.67, 104.02, 506, 5.6, 25.5),
+    "Kunming": (25.02, 102.68, 1891, 8.6, 20.0),
+    "Mengzi": (23.37, 103.38, 1300, 12.4, 23.0),
+    "Lanzhou": (36.05, 103.88, 1518, -4.5, 22.8),
+    "Yan'an": (36.60, 109.50, 959, -5.5, 24.2),
+    "Urumqi": (43.78, 87.62, 935, -12.6, 23.7),
+    "Kashgar": (39.47, 75.99, 1289, -5.0, 25.4),
+    "Hotan": (37.13, 79.93, 1375, -4.8, 25.4),
+    "Korla": (41.75, 86.13, 932, -7.5, 26.3),
+    "Hohhot": (40.82, 111.68, 1063, -11.0, 23.2),
+    "Aksu": (41.17, 80.23, 1105, -7.5, 24.5),
+}
+TOLERANCE_C = 3.0
+
+OASIS = """
+name = "oasis"
+first_season = 2015
+seasons = 2
+[[regions]]
+id = "oasis"
+name = "An oasis of the Tarim Basin"
+lat = 41.0
+lon = 83.0
+elevation_m = 1100
+[[farms]]
+id = "farm-1"
+region = "oasis"
+lat = 41.0
+lon = 83.0
+fields = [{ id = "f1", crop = "fragrant_pear", area_ha = 2.0, planting = "04-01" }]
+"""
+
+
+@pytest.mark.parametrize("place", sorted(NORMALS))
+def test_generic_climate_is_within_3_c_of_real_january_and_july(place):
+    lat, lon, elevation, january, july = NORMALS[place]
+    climate = generic_climate(lat, lon, elevation)
+    assert climate.tmean_c[0] == pytest.approx(january, abs=TOLERANCE_C)
+    assert climate.tmean_c[6] == pytest.approx(july, abs=TOLERANCE_C)
+
+
+def test_an_oasis_far_from_the_stations_gets_an_oasis_climate_not_a_cold_one():
+    # 41 N, 1,100 m, 276 km from Korla: the climate of Aksu (the issue's case got a
+    # January of -14 C and little summer heat; pears yielded 0.4 t/ha of 30).
+    climate = climate_at(41.0, 83.0, 1100)
+    assert climate.generic
+    assert climate.tmean_c[0] == pytest.approx(NORMALS["Aksu"][3], abs=2.5)
+    assert climate.tmean_c[6] == pytest.approx(NORMALS["Aksu"][4], abs=2.5)
+    assert sum(climate.rain_mm) < 100  # Aksu ~70 mm: a desert, watered from the rivers
+    assert climate.irrigation == "full"
+    # The generator reproduces the normals: 4 simulated years of January and July.
+    weather = farm_weather(1, "farm-1", climate, date(2015, 1, 1), date(2019, 1, 1))
+    months = weather.dates.astype("datetime64[M]").astype(int) % 12
+    for month, normal in ((0, climate.tmean_c[0]), (6, climate.tmean_c[6])):
+        assert float(np.mean(weather.tmean_c[months == month])) == pytest.approx(normal, abs=1.5)
+
+
+def test_elevation_cools_by_the_lapse_rate():
+    low, high = generic_climate(36.0, 104.0, 500), generic_climate(36.0, 104.0, 2500)
+    for month in range(12):
+        assert low.tmean_c[month] - high.tmean_c[month] == pytest.approx(13.0, abs=0.01)
+
+
+def test_a_region_falling_back_to_the_generic_climate_is_named_with_the_fix(caplog):
+    with caplog.at_level(logging.WARNING, logger="agrimatch.scenario"):
+        scenario = parse_scenario(OASIS, "oasis.toml")
+    (fallback,) = scenario.climate_fallbacks
+    assert fallback.region == "oasis"
+    assert fallback.nearest_station.startswith("Korla")
+    assert fallback.distance_km == pytest.approx(276, abs=2)
+    (record,) = [r for r in caplog.records if r.name == "agrimatch.scenario"]
+    message = record.getMessage()
+    assert "oasis.toml" in message and "276 km" in message
+    assert "generic climate" in message and "weather_file" in message
+
+
+@pytest.mark.parametrize("name", shipped_scenarios())
+def test_shipped_scenarios_have_station_climates(name):
+    assert load_scenario(name).climate_fallbacks == ()
