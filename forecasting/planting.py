@@ -41,6 +41,26 @@ the curve, so a poor year is partly made up by a higher price.
 * staples: maize or potato (``staple_crops``) on at least a share of each
   farm and/or a number of hectares per region.
 
+**What changing costs.** A plan moves only where the move is worth it:
+
+* switching: a hectare a crop gains pays a one-off switching cost
+  (``switching_cost_share`` of that crop's cost per hectare, default a tenth,
+  or ``switching_cost_cny_per_ha`` per crop), so a change whose gain is
+  smaller is not made and the reasons say so ("kept: the gain of X CNY/ha ...
+  is below the switching cost of Y CNY/ha");
+* orchards (``CropEconomics.perennial``): a new hectare bears nothing next
+  season (nor for ``years_to_bearing``) and costs its establishment once; a
+  grubbed hectare costs its removal once. One-off costs are weighed against
+  the season's gain over ``perennial_horizon_years`` discounted at
+  ``discount_rate`` (a cut whose season gain ``g`` makes ``g · annuity`` less
+  than the removal cost is not made), so an orchard is not cut for one poor
+  season. The change limit bounds how far an orchard moves in any case;
+* idle land: every crop's total cost includes the land's rent (paid or
+  imputed), which idle land still pays (``land_rent_cny_per_ha``); so land
+  goes idle only when no crop covers its cost but the rent (or the one that
+  would does not cover its switching cost), and each such farm's reasons say
+  which. ``keep_land_planted`` forbids any more idle land than there is now.
+
 A rotation or staple rule that the change limit does not let a farm reach in
 one season is met as far as the change limit allows (the change limit is the
 hard one: seed, labour and contracts are fixed a season ahead); the reasons
@@ -94,9 +114,22 @@ class CropEconomics:
     yield_t_ha_p50: float
     cost_cny_per_ha: float
     price_curve: tuple[tuple[float, float], ...]
+    # Orchards: a new hectare bears nothing next season (nor for years_to_bearing) and
+    # costs establishment_cost once; grubbing one costs removal_cost once.
+    perennial: bool = False
+    establishment_cost_cny_per_ha: float = 0.0
+    removal_cost_cny_per_ha: float = 0.0
+    years_to_bearing: int = 0
+    # The price the platforms observed (the curve's anchor), shown beside the model's;
+    # None when the crop is priced from the catalog.
+    observed_price_cny_per_kg: float | None = None
 
     def __post_init__(self) -> None:
         where = f"economics {self.crop}/{self.region}"
+        if min(self.establishment_cost_cny_per_ha, self.removal_cost_cny_per_ha) < 0:
+            raise ValueError(f"{where}: establishment and removal costs must be >= 0")
+        if self.years_to_bearing < 0:
+            raise ValueError(f"{where}: years_to_bearing must be >= 0")
         if not 0.0 <= self.yield_t_ha_p10 <= self.yield_t_ha_p50 or self.yield_t_ha_p50 <= 0:
             raise ValueError(f"{where}: need 0 <= yield P10 <= P50 and P50 > 0")
         if self.cost_cny_per_ha < 0:
@@ -133,9 +166,23 @@ class RotationRule:
     max_repeat_share_of_farm: float = 1.0
 
 
+# A hectare turned to a crop it did not grow pays for the change: seed and inputs bought
+# anew, tools or services hired, buyers and contracts found, a first season's learning.
+# An estimate, not a measurement: a tenth of the incoming crop's season cost.
+DEFAULT_SWITCHING_COST_SHARE = 0.1
+# What an idle hectare still costs: its rent, paid or imputed, which every crop's total
+# cost (NDRC basis) includes. NDRC-cost-benefit, maize: land cost ~230-250 CNY/mu in
+# 2018-2020 (recalled, not re-checked against the tables); x15 mu/ha.
+DEFAULT_LAND_RENT_CNY_PER_HA = 3_600.0
+# An orchard's change is weighed over this many seasons at this rate (estimates: about
+# one price cycle of Chinese fruit and vegetables, and a rural lending rate).
+DEFAULT_PERENNIAL_HORIZON_YEARS = 5
+DEFAULT_DISCOUNT_RATE = 0.06
+
+
 @dataclass(frozen=True, slots=True)
 class PlantingConstraints:
-    """The rules a plan keeps (see the module docstring)."""
+    """The rules a plan keeps and what changing it costs (see the module docstring)."""
 
     land_ha: Mapping[str, float] | None = None  # farm -> land; None: its current area
     max_change_share: float = 0.2
@@ -144,6 +191,47 @@ class PlantingConstraints:
     staple_crops: tuple[str, ...] = ("maize", "potato")
     min_staple_share_per_farm: float = 0.0
     min_staple_ha_per_region: Mapping[str, float] = field(default_factory=dict)
+    # Switching cost per hectare a crop gains: this share of its cost per hectare, unless
+    # switching_cost_cny_per_ha names the crop.
+    switching_cost_share: float = DEFAULT_SWITCHING_COST_SHARE
+    switching_cost_cny_per_ha: Mapping[str, float] = field(default_factory=dict)
+    land_rent_cny_per_ha: float = DEFAULT_LAND_RENT_CNY_PER_HA
+    keep_land_planted: bool = False  # True: no farm leaves more land idle than it does now
+    perennial_horizon_years: int = DEFAULT_PERENNIAL_HORIZON_YEARS
+    discount_rate: float = DEFAULT_DISCOUNT_RATE
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.switching_cost_share <= 10.0:
+            raise ValueError(
+                f"switching_cost_share must be within [0, 10] (a share of a crop's cost per "
+                f"hectare), got {self.switching_cost_share}"
+            )
+        bad = {c: v for c, v in self.switching_cost_cny_per_ha.items() if not v >= 0}
+        if bad:
+            raise ValueError(f"switching_cost_cny_per_ha must be >= 0, got {bad}")
+        if not self.land_rent_cny_per_ha >= 0:
+            raise ValueError(f"land_rent_cny_per_ha must be >= 0, got {self.land_rent_cny_per_ha}")
+        if self.perennial_horizon_years < 1:
+            raise ValueError(
+                f"perennial_horizon_years must be >= 1, got {self.perennial_horizon_years}"
+            )
+        if not 0.0 <= self.discount_rate < 1.0:
+            raise ValueError(f"discount_rate must be within [0, 1), got {self.discount_rate}")
+
+    def switching_cost(self, economics: CropEconomics) -> float:
+        """CNY per hectare ``economics.crop`` gains (an orchard's is its establishment)."""
+        if economics.perennial:
+            return economics.establishment_cost_cny_per_ha
+        override = self.switching_cost_cny_per_ha.get(economics.crop)
+        if override is not None:
+            return float(override)
+        return self.switching_cost_share * economics.cost_cny_per_ha
+
+    @property
+    def annuity_factor(self) -> float:
+        """Seasons of the horizon discounted to now (the first undiscounted)."""
+        r, n = self.discount_rate, self.perennial_horizon_years
+        return float(sum((1.0 + r) ** -t for t in range(n)))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -332,6 +420,11 @@ class _Problem:
     region_staple_rows: dict[str, int]
     staple_required: dict[str, tuple[float, float]]  # farm or region -> (asked, required)
     land_ha: dict[str, float]
+    room_ha: dict[str, float]  # farm -> land less the area held without economics
+    up_vars: dict[int, int]  # table row -> hectares the row gains (switching cost paid)
+    down_vars: dict[int, int]  # table row of an orchard -> hectares grubbed
+    up_cost: NDArray[np.float64]  # per table row: LP cost of a hectare gained, per season
+    perennial: NDArray[np.bool_]  # per table row
     constraints: PlantingConstraints
     risk_name: str
     alpha: float
@@ -384,15 +477,23 @@ class _Problem:
         )
         agg = builder.add(len(pairs), [(0.0, None)] * len(pairs))
         # Aggregates: A_rc - sum of the region's farms' x = 0.
+        members_of: list[NDArray[np.intp]] = []
         for k, (region, crop) in enumerate(pairs):
             members = np.flatnonzero(
                 (table["region"].to_numpy() == region) & (table["crop"].to_numpy() == crop)
             )
+            members_of.append(members)
             builder.eq_row({agg[k]: 1.0, **{x[m]: -1.0 for m in members}}, 0.0)
+        up_vars, down_vars, up_cost, perennial, change_terms = _change_variables(
+            builder, table, x, econ, constraints
+        )
 
         n_s = lp_yields.shape[1]
         pieces = {pair: curves[pair].pieces() for pair in pairs}
-        cost = np.array([econ[p].cost_cny_per_ha for p in pairs])
+        # A planted hectare saves the rent an idle one still pays (every crop's total cost
+        # includes it): so idle land is chosen only when no crop covers its cost but the rent.
+        rent = constraints.land_rent_cny_per_ha
+        cost = np.array([econ[p].cost_cny_per_ha - rent for p in pairs])
         objective_terms: dict[int, float] = {}
         scenario_terms: list[dict[int, float]] = []
         for s in range(n_s):
@@ -403,8 +504,12 @@ class _Problem:
                 if unbounded:
                     bounds[-1] = (0.0, None)
                 q = builder.add(len(widths), bounds)
-                # Sold on the pieces <= produced (the rest is not sold: free disposal).
-                builder.ub_row({**{v: 1.0 for v in q}, agg[k]: -float(lp_yields[k, s])}, 0.0)
+                # Sold on the pieces <= produced (the rest is not sold: free disposal). A new
+                # orchard's hectares bear nothing next season.
+                young = {up_vars[m]: float(lp_yields[k, s]) for m in members_of[k] if perennial[m]}
+                builder.ub_row(
+                    {**{v: 1.0 for v in q}, agg[k]: -float(lp_yields[k, s]), **young}, 0.0
+                )
                 terms.update({v: float(m) for v, m in zip(q, slopes, strict=True)})
             scenario_terms.append(terms)
         mean_weight = 1.0 - lam if risk_name == "cvar" else 1.0
@@ -419,6 +524,11 @@ class _Problem:
                 objective_terms[tails[s]] = -lam * weights[s] / alpha
                 # eta - M_s - u_s <= 0
                 builder.ub_row({eta: 1.0, **{v: -c for v, c in terms.items()}, tails[s]: -1.0}, 0.0)
+
+        # One-off costs of change, per season of the horizon: not scenario-dependent, so
+        # they weigh the same in the mean and in the CVaR.
+        for v, coef in change_terms.items():
+            objective_terms[v] = objective_terms.get(v, 0.0) + coef
 
         land_rows, staple_rows, region_staple_rows, staple_required = _farm_rows(
             builder, table, x, farm_region, land, fixed_ha, fixed, constraints
@@ -445,6 +555,11 @@ class _Problem:
             region_staple_rows=region_staple_rows,
             staple_required=staple_required,
             land_ha=land,
+            room_ha={f: land[f] - fixed_ha.get(f, 0.0) for f in farm_region},
+            up_vars=up_vars,
+            down_vars=down_vars,
+            up_cost=up_cost,
+            perennial=perennial,
             constraints=constraints,
             risk_name=risk_name if risk_name != "cvar" else f"cvar({alpha:g}, {lam:g})",
             alpha=alpha,
@@ -457,23 +572,48 @@ class _Problem:
         table = self.table.copy()
         n_x = len(table)
         table["recommended_ha"] = np.clip(x_all[:n_x], table["lb"], table["ub"])
-        ineq, eq = result.ineqlin, result.eqlin
+        ineq = result.ineqlin
         # linprog minimises -margin; a row's marginal is d(-margin)/d(rhs).
-        value_per_ha = -np.asarray(eq.marginals)[: len(self.pairs)]
+        value_per_ha = -np.asarray(result.eqlin.marginals)[: len(self.pairs)]
         slack = np.asarray(ineq.residual)
         shadow = -np.asarray(ineq.marginals)
         before = self._evaluate(table["current_ha"].to_numpy())
         after = self._evaluate(table["recommended_ha"].to_numpy())
-        farms = self._farm_frame(table, before, after, value_per_ha, slack, shadow)
+        idle_before, idle_after = (
+            self._idle(table["current_ha"]),
+            self._idle(table["recommended_ha"]),
+        )
+        farms = self._farm_frame(table, before, after, value_per_ha, slack, shadow, idle_after)
+        farms["farm_idle_ha_before"] = farms["farm"].map(idle_before).fillna(0.0)
+        farms["farm_idle_ha_after"] = farms["farm"].map(idle_after).fillna(0.0)
         regions = self._region_frame(table, before, after)
+        rent = self.constraints.land_rent_cny_per_ha
+        # Idle land still pays its rent: a plan that leaves land idle is charged for it.
+        total_before = before.total - rent * sum(idle_before.values())
+        total_after = after.total - rent * sum(idle_after.values())
+        change = table["recommended_ha"].to_numpy() - table["current_ha"].to_numpy()
+        gained, lost = np.clip(change, 0.0, None), np.clip(-change, 0.0, None)
+        orchard = self.perennial
+        econ = [
+            self.economics[(str(r), str(c))]
+            for r, c in zip(table["region"], table["crop"], strict=True)
+        ]
+        switching = [self.constraints.switching_cost(e) for e in econ]
+        removal = [e.removal_cost_cny_per_ha for e in econ]
         summary = {
-            "expected_margin_cny_before": float(before.total.mean()),
-            "expected_margin_cny_after": float(after.total.mean()),
-            "p10_margin_cny_before": float(np.quantile(before.total, 0.1)),
-            "p10_margin_cny_after": float(np.quantile(after.total, 0.1)),
-            "cvar_margin_cny_before": _cvar(before.total, self.alpha),
-            "cvar_margin_cny_after": _cvar(after.total, self.alpha),
+            "expected_margin_cny_before": float(total_before.mean()),
+            "expected_margin_cny_after": float(total_after.mean()),
+            "p10_margin_cny_before": float(np.quantile(total_before, 0.1)),
+            "p10_margin_cny_after": float(np.quantile(total_after, 0.1)),
+            "cvar_margin_cny_before": _cvar(total_before, self.alpha),
+            "cvar_margin_cny_after": _cvar(total_after, self.alpha),
             "cvar_alpha": self.alpha,
+            "idle_ha_before": float(sum(idle_before.values())),
+            "idle_ha_after": float(sum(idle_after.values())),
+            # Paid once, on top of the season's margin.
+            "switching_cost_cny": float(np.dot(np.where(orchard, 0.0, switching), gained)),
+            "establishment_cost_cny": float(np.dot(np.where(orchard, switching, 0.0), gained)),
+            "removal_cost_cny": float(np.dot(removal, lost)),
         }
         return PlantingPlan(
             farms=farms,
@@ -487,11 +627,19 @@ class _Problem:
             n_constraints=self.a_ub.shape[0] + self.a_eq.shape[0],
         )
 
+    def _idle(self, areas_ha: pd.Series) -> dict[str, float]:
+        """Farm -> hectares of its land (less the area held without economics) not planted."""
+        planted = areas_ha.groupby(self.table["farm"]).sum()
+        return {str(f): max(0.0, self.room_ha[str(f)] - float(a)) for f, a in planted.items()}
+
     # --- evaluation on the true curves ---
 
     def _evaluate(self, areas_ha: NDArray[np.float64]) -> _Evaluation:
         table = self.table
         n_s = self.yields.shape[1]
+        # A new orchard hectare bears nothing next season.
+        current = table["current_ha"].to_numpy()
+        bearing = np.where(self.perennial, np.minimum(areas_ha, current), areas_ha)
         margin = np.zeros((len(table), n_s))
         quantity = np.zeros((len(self.pairs), n_s))
         price = np.zeros((len(self.pairs), n_s))
@@ -499,14 +647,14 @@ class _Problem:
             rows = np.flatnonzero(
                 (table["region"].to_numpy() == pair[0]) & (table["crop"].to_numpy() == pair[1])
             )
-            area = float(areas_ha[rows].sum())
+            area = float(bearing[rows].sum())
             q = self.yields[k] * area
             revenue = self.curves[pair].revenue_cny(q)
             per_t = np.divide(revenue, q, out=np.zeros_like(q), where=q > 0)
             quantity[k], price[k] = q, per_t / KG_PER_T
             cost = self.economics[pair].cost_cny_per_ha
             margin[rows] = (
-                areas_ha[rows, None] * self.yields[k][None, :] * per_t[None, :]
+                bearing[rows, None] * self.yields[k][None, :] * per_t[None, :]
                 - areas_ha[rows, None] * cost
             )
         return _Evaluation(margin=margin, quantity_t=quantity, price_cny_per_kg=price)
@@ -519,12 +667,16 @@ class _Problem:
         value_per_ha: NDArray[np.float64],
         slack: NDArray[np.float64],
         shadow: NDArray[np.float64],
+        idle_after: Mapping[str, float],
     ) -> pd.DataFrame:
         pair_index = {p: k for k, p in enumerate(self.pairs)}
         binding_all, reasons_all = [], []
         share = self.constraints.max_change_share
-        for row, recommended in zip(
-            table.itertuples(index=False), table["recommended_ha"], strict=True
+        rent = self.constraints.land_rent_cny_per_ha
+        idle_text = self._idle_reasons(table, value_per_ha, shadow, idle_after)
+        moves = self._moves(table, value_per_ha, idle_after)
+        for i, (row, recommended) in enumerate(
+            zip(table.itertuples(index=False), table["recommended_ha"], strict=True)
         ):
             farm, crop, region = str(row.farm), str(row.crop), str(row.region)
             land = self.land_ha[farm]
@@ -532,8 +684,10 @@ class _Problem:
             binding: list[str] = []
             reasons: list[str] = []
             k = pair_index[(region, crop)]
-            cost = self.economics[(region, crop)].cost_cny_per_ha
-            earns = value_per_ha[k] + cost
+            econ = self.economics[(region, crop)]
+            cost = econ.cost_cny_per_ha
+            # value_per_ha is net of the cost less the rent an idle hectare would pay.
+            earns = value_per_ha[k] + cost - rent
             change = recommended - row.current_ha
             verb = "more" if change > tol else "less" if change < -tol else "unchanged"
             reasons.append(
@@ -542,6 +696,12 @@ class _Problem:
                 f"region's quantity grows) against a cost of {cost:,.0f} CNY/ha, "
                 f"{earns - cost:+,.0f} CNY/ha net"
             )
+            land_row = self.land_rows.get(farm)
+            reason, name = self._change_reason(i, crop, econ, change, moves[i])
+            if reason:
+                reasons.append(reason)
+            if name:
+                binding.append(name)
             delta = self.constraints.max_change_share_by_crop.get(crop, share)
             if recommended >= row.ub - tol and row.ub < land - tol:
                 for name in str(row.ub_by).split(","):
@@ -552,7 +712,6 @@ class _Problem:
                 reasons.append(
                     _BOUND_TEXT["max_change_down"].format(crop=crop, share=delta, ha=row.lb)
                 )
-            land_row = self.land_rows.get(farm)
             if land_row is not None and slack[land_row] <= tol and shadow[land_row] > 1e-6:
                 binding.append("land")
                 reasons.append(
@@ -560,6 +719,9 @@ class _Problem:
                     f"{shadow[land_row]:,.0f} CNY/ha net in its best use, the bar each crop "
                     "must clear"
                 )
+            if farm in idle_text:
+                binding.append("idle")
+                reasons.append(idle_text[farm])
             if crop in self.constraints.staple_crops:
                 staple_row = self.staple_rows.get(farm)
                 if staple_row is not None and slack[staple_row] <= tol:
@@ -619,6 +781,181 @@ class _Problem:
             farms = pd.concat([farms, held], ignore_index=True)
         return farms.sort_values(["farm", "crop"], ignore_index=True)
 
+    def _change_reason(
+        self,
+        i: int,
+        crop: str,
+        econ: CropEconomics,
+        change: float,
+        moves: _Moves,
+    ) -> tuple[str, str]:
+        """Why a row moved or stayed against the cost of change, and that cost's name.
+
+        ``moves``: the gross gain a season of one hectare more of the crop (taken from
+        the farm's cheapest source of land) and of one hectare less (given to its best
+        other use, and that use's switching cost), from the LP's values at the plan.
+        """
+        annuity = self.constraints.annuity_factor
+        horizon = (
+            f"{self.constraints.perennial_horizon_years} seasons at "
+            f"{self.constraints.discount_rate:.0%}"
+        )
+        tol = 1e-6 * max(1.0, self.land_ha[moves.farm])
+        cny = 1.0  # gains within a yuan per hectare are indifference, not a reason
+        up_cost = float(self.up_cost[i])
+        if econ.perennial:
+            setup = econ.establishment_cost_cny_per_ha
+            removal = econ.removal_cost_cny_per_ha
+            if change > tol:
+                return (
+                    f"new {crop} bears nothing for {econ.years_to_bearing} seasons and costs "
+                    f"{setup:,.0f} CNY/ha to plant ({up_cost:,.0f} a season over {horizon})",
+                    "",
+                )
+            down = moves.down
+            if down is not None:
+                net = down.gain - down.switching_cost
+                if change < -tol:
+                    return (
+                        f"grubbed: a hectare of {crop} given to {down.to} gains {net:,.0f} "
+                        f"CNY/ha a season, {net * annuity:,.0f} over {horizon}, which covers "
+                        f"the removal cost of {removal:,.0f} CNY/ha",
+                        "",
+                    )
+                if net > cny and moves.can_shrink:
+                    return (
+                        f"kept: grubbing a hectare of {crop} for {down.to} would gain "
+                        f"{net:,.0f} CNY/ha a season, {net * annuity:,.0f} over {horizon}, "
+                        f"less than the removal cost of {removal:,.0f} CNY/ha",
+                        "removal_cost",
+                    )
+            if moves.up is not None and moves.up.gain > cny and moves.can_grow:
+                return (
+                    f"kept: a new hectare of {crop} would bear nothing for "
+                    f"{econ.years_to_bearing} seasons and cost {setup:,.0f} CNY/ha to plant",
+                    "establishment_cost",
+                )
+            return "", ""
+        if change > tol and up_cost > 0:
+            return (
+                f"each hectare added pays a switching cost of {up_cost:,.0f} CNY/ha once; "
+                "the gain covers it",
+                "",
+            )
+        if abs(change) > tol:
+            return "", ""
+        if moves.up is not None and cny < moves.up.gain and up_cost > 0 and moves.can_grow:
+            return (
+                f"kept: the gain of {moves.up.gain:,.0f} CNY/ha from a hectare more of {crop} "
+                f"(instead of {moves.up.to}) is below the switching cost of {up_cost:,.0f} "
+                "CNY/ha",
+                "switching_cost",
+            )
+        down = moves.down
+        if down is not None and down.gain > cny and down.switching_cost > 0 and moves.can_shrink:
+            return (
+                f"kept: the gain of {down.gain:,.0f} CNY/ha from moving a hectare of {crop} "
+                f"to {down.to} is below the switching cost of {down.switching_cost:,.0f} "
+                "CNY/ha",
+                "switching_cost",
+            )
+        return "", ""
+
+    def _moves(
+        self,
+        table: pd.DataFrame,
+        value_per_ha: NDArray[np.float64],
+        idle_after: Mapping[str, float],
+    ) -> list[_Moves]:
+        """Per row: the best hectare more and less of its crop on its farm (see _Moves)."""
+        pair_index = {p: k for k, p in enumerate(self.pairs)}
+        values = np.array(
+            [
+                value_per_ha[pair_index[(str(r), str(c))]]
+                for r, c in zip(table["region"], table["crop"], strict=True)
+            ]
+        )
+        moves: list[_Moves] = [_Moves("", None, None)] * len(table)
+        for farm, rows in table.groupby("farm", sort=False):
+            farm = str(farm)
+            tol = 1e-6 * max(1.0, self.land_ha[farm])
+            idle = idle_after.get(farm, 0.0) > tol
+            x = rows["recommended_ha"].to_numpy()
+            can_grow = x < rows["ub"].to_numpy() - tol
+            can_shrink = x > rows["lb"].to_numpy() + tol
+            grew = x > rows["current_ha"].to_numpy() + tol
+            index = rows.index.to_numpy()
+            crops = [str(c) for c in rows["crop"]]
+            for a, i in enumerate(index):
+                # Land for a hectare more: idle land (worth nothing) or the least valuable
+                # crop that may shrink.
+                sources = [(0.0, "idle land")] if idle else []
+                sources += [
+                    (values[j], crops[b]) for b, j in enumerate(index) if b != a and can_shrink[b]
+                ]
+                up = None
+                if sources:
+                    worth, name = min(sources)
+                    up = _Move(float(values[i] - worth), 0.0, name)
+                # A hectare less: left idle (unless the land must stay planted) or given to
+                # the crop that gains most after its switching cost.
+                sinks = [] if self.constraints.keep_land_planted else [(0.0, 0.0, "idle land")]
+                sinks += [
+                    (values[j], float(self.up_cost[j]), crops[b])
+                    for b, j in enumerate(index)
+                    if b != a and (can_grow[b] or grew[b]) and not self.perennial[j]
+                ]
+                down = None
+                if sinks:
+                    worth, cost, name = max(sinks, key=lambda s: s[0] - s[1])
+                    down = _Move(float(worth - values[i]), cost, name)
+                moves[i] = _Moves(farm, up, down, bool(can_grow[a]), bool(can_shrink[a]))
+        return moves
+
+    def _idle_reasons(
+        self,
+        table: pd.DataFrame,
+        value_per_ha: NDArray[np.float64],
+        shadow: NDArray[np.float64],
+        idle_after: Mapping[str, float],
+    ) -> dict[str, str]:
+        """Farm -> why it leaves land idle, for each farm that does."""
+        pair_index = {p: k for k, p in enumerate(self.pairs)}
+        rent = self.constraints.land_rent_cny_per_ha
+        texts: dict[str, str] = {}
+        for farm, rows in table.groupby("farm", sort=True):
+            farm = str(farm)
+            idle = idle_after.get(farm, 0.0)
+            tol = 1e-6 * max(1.0, self.land_ha[farm])
+            if idle <= tol:
+                continue
+            head = f"{idle:,.2f} ha of the farm left idle"
+            open_rows = rows[rows["recommended_ha"] < rows["ub"] - tol]
+            if open_rows.empty:
+                texts[farm] = f"{head}: every crop it may grow is at its change or rotation limit"
+                continue
+            gains = [
+                (float(value_per_ha[pair_index[(str(r), str(c))]]), str(c), int(i))
+                for i, r, c in zip(
+                    open_rows.index, open_rows["region"], open_rows["crop"], strict=True
+                )
+            ]
+            best, crop, i = max(gains)
+            if best <= 1.0:
+                texts[farm] = (
+                    f"{head}: no crop's last hectare here covers its cost but the "
+                    f"{rent:,.0f} CNY/ha rent idle land still pays (best: {crop}, "
+                    f"{best - rent:+,.0f} CNY/ha net of its cost)"
+                )
+            else:
+                texts[farm] = (
+                    f"{head}: planting it with {crop} would gain {best:,.0f} CNY/ha over the "
+                    f"{rent:,.0f} CNY/ha rent idle land still pays ({crop} nets "
+                    f"{best - rent:+,.0f} CNY/ha on its cost), below its switching cost of "
+                    f"{self.up_cost[i]:,.0f} CNY/ha"
+                )
+        return texts
+
     def _region_frame(
         self, table: pd.DataFrame, before: _Evaluation, after: _Evaluation
     ) -> pd.DataFrame:
@@ -660,6 +997,25 @@ _BOUND_TEXT = {
     "rotation_unreachable": "rotation limit not reachable this season: {crop} is kept at the "
     "change limit ({ha:,.2f} ha)",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """A hectare moved into or out of a crop on a farm: the gain a season before the
+    switching cost of the crop receiving it, and the other end of the move."""
+
+    gain: float
+    switching_cost: float
+    to: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Moves:
+    farm: str
+    up: _Move | None  # a hectare more, taken from ``up.to``
+    down: _Move | None  # a hectare less, given to ``down.to``
+    can_grow: bool = False  # within the row's bounds
+    can_shrink: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -782,6 +1138,42 @@ def _variables(
     return table
 
 
+def _change_variables(
+    builder: _Builder,
+    table: pd.DataFrame,
+    x: Sequence[int],
+    econ: Mapping[tuple[str, str], CropEconomics],
+    constraints: PlantingConstraints,
+) -> tuple[
+    dict[int, int], dict[int, int], NDArray[np.float64], NDArray[np.bool_], dict[int, float]
+]:
+    """Hectares each row gains (``up >= x - current``) and an orchard loses (``down >=
+    current - x``), with their objective costs: an annual crop's switching cost; an orchard's
+    establishment and removal costs spread over the horizon's discounted seasons (a change
+    of ``g`` CNY/ha a season pays when ``g · annuity >= the one-off cost``)."""
+    annuity = constraints.annuity_factor
+    up_vars: dict[int, int] = {}
+    down_vars: dict[int, int] = {}
+    terms: dict[int, float] = {}
+    up_cost = np.zeros(len(table))
+    perennial = np.zeros(len(table), dtype=bool)
+    for i, (region, crop, current) in enumerate(
+        zip(table["region"], table["crop"], table["current_ha"], strict=True)
+    ):
+        e = econ[(str(region), str(crop))]
+        perennial[i] = e.perennial
+        up_cost[i] = constraints.switching_cost(e) / (annuity if e.perennial else 1.0)
+        if up_cost[i] > 0 or e.perennial:
+            v = builder.add(1, [(0.0, None)])[0]
+            builder.ub_row({x[i]: 1.0, v: -1.0}, float(current))
+            up_vars[i], terms[v] = v, -float(up_cost[i])
+        if e.perennial and e.removal_cost_cny_per_ha > 0:
+            v = builder.add(1, [(0.0, None)])[0]
+            builder.ub_row({x[i]: -1.0, v: -1.0}, -float(current))
+            down_vars[i], terms[v] = v, -e.removal_cost_cny_per_ha / annuity
+    return up_vars, down_vars, up_cost, perennial, terms
+
+
 def _farm_rows(
     builder: _Builder,
     table: pd.DataFrame,
@@ -809,6 +1201,9 @@ def _farm_rows(
                 "change limit"
             )
         land_rows[farm] = builder.ub_row({v: 1.0 for v in members}, room)
+        if constraints.keep_land_planted:
+            planted = min(float(rows["current_ha"].sum()), room, float(rows["ub"].sum()))
+            builder.ub_row({v: -1.0 for v in members}, -planted)
         is_staple = rows["crop"].isin(staples).to_numpy()
         reachable = min(
             float(rows.loc[is_staple, "ub"].sum()),
