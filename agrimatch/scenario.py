@@ -255,10 +255,12 @@ class Scenario(_Model):
                 out.append(ClimateFallback(region.id, region.name, station.name, km))
         return tuple(out)
 
-    def weather_days_needed(self, region: str) -> tuple[date, date] | None:
-        """First and last day the simulator reads of ``region``'s weather (its fields'
-        seasons with the water balance's spin-up and a day either side), None without
-        fields."""
+    def weather_days_needed(
+        self, region: str, seasons: int | None = None
+    ) -> tuple[date, date] | None:
+        """First and last day the simulator reads of ``region``'s weather in the first
+        ``seasons`` (default: the scenario's) seasons, with the water balance's spin-up
+        and a day either side; None for a region without fields."""
         plantings: set[tuple[str, str, int]] = set()
         for farm in self.farms:
             if farm.region == region:
@@ -270,7 +272,7 @@ class Scenario(_Model):
                 )
         if not plantings:
             return None
-        last_season = self.first_season + self.seasons - 1
+        last_season = self.first_season + (self.seasons if seasons is None else seasons) - 1
         first = min(
             planting_date(crop, day, self.first_season) - timedelta(days=jitter)
             for crop, day, jitter in plantings
@@ -280,6 +282,30 @@ class Scenario(_Model):
             for crop, day, jitter in plantings
         )
         return first - timedelta(days=SEASON_SPINUP_DAYS + 1), last
+
+    def check_weather_files(self, seasons: int | None = None) -> None:
+        """Raise :class:`ScenarioError` if a region's weather file misses days that the
+        first ``seasons`` (default: the scenario's) seasons need. Done on load for the
+        scenario's seasons; call it before simulating more of them."""
+        count = self.seasons if seasons is None else seasons
+        for index, region in enumerate(self.regions):
+            needed = self.weather_days_needed(region.id, count)
+            if region.weather_file is None or needed is None:
+                continue
+            try:
+                table = read_weather_table(region.weather_file)
+            except WeatherFileError as exc:
+                raise ScenarioError(f"regions.{index}.weather_file: {exc}") from None
+            if not table.covers(*needed):
+                last = self.first_season + count - 1
+                raise ScenarioError(
+                    f"regions.{index}.weather_file: {table.path.name} covers {table.span()}, "
+                    f"but seasons {self.first_season}-{last} of region {region.id!r} need "
+                    f"its weather from {needed[0]} to {needed[1]} (planting minus "
+                    f"{SEASON_SPINUP_DAYS} days of soil-water spin-up, to the next "
+                    "planting): simulate fewer seasons (first_season, seasons) or give a "
+                    "longer file"
+                )
 
     def scaled(self, share: float) -> Scenario:
         """The same world with ``share`` of each farm group's farms and of the demand.
@@ -407,19 +433,9 @@ def _with_weather_files(scenario: Scenario, source: str, base_dir: Path) -> Scen
         where = f"{source}: regions.{index}.weather_file"
         path = (base_dir / Path(region.weather_file).expanduser()).resolve()
         try:
-            table = read_weather_table(path)
+            read_weather_table(path)  # memoised: checked once, here, for the error's place
         except WeatherFileError as exc:
             raise ScenarioError(f"{where}: {exc}") from None
-        needed = scenario.weather_days_needed(region.id)
-        if needed is not None and not table.covers(*needed):
-            last_season = scenario.first_season + scenario.seasons - 1
-            raise ScenarioError(
-                f"{where}: {path.name} covers {table.span()}, but seasons "
-                f"{scenario.first_season}-{last_season} of region {region.id!r} need its "
-                f"weather from {needed[0]} to {needed[1]} (planting minus "
-                f"{SEASON_SPINUP_DAYS} days of soil-water spin-up, to the next planting): "
-                "set first_season and seasons within the file's years, or give a longer file"
-            )
         for anomaly in scenario.anomalies:
             if anomaly.region == region.id:
                 raise ScenarioError(
@@ -427,7 +443,12 @@ def _with_weather_files(scenario: Scenario, source: str, base_dir: Path) -> Scen
                     f"weather is observed ({path.name}): remove the anomaly or the weather_file"
                 )
         regions.append(region.model_copy(update={"weather_file": str(path)}))
-    return scenario.model_copy(update={"regions": tuple(regions)})
+    resolved = scenario.model_copy(update={"regions": tuple(regions)})
+    try:
+        resolved.check_weather_files()
+    except ScenarioError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+    return resolved
 
 
 def _validate(text: str, source: str) -> Scenario:

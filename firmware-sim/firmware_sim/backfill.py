@@ -134,6 +134,7 @@ def season_years(scenario: Scenario, seasons: int | None) -> list[int]:
     count = scenario.seasons if seasons is None else seasons
     if count < 1:
         raise ValueError("seasons must be at least 1")
+    scenario.check_weather_files(count)  # before any simulation: ScenarioError if not
     return list(range(scenario.first_season, scenario.first_season + count))
 
 
