@@ -4,13 +4,15 @@ the simulator's weather exactly as the file gives it (issue 12, section 4)."""
 from __future__ import annotations
 
 import math
+import re
+import tomllib
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from agrimatch.scenario import ScenarioError, load_scenario
+from agrimatch.scenario import Region, ScenarioError, load_scenario
 from agrimatch.weather_table import WeatherFileError, read_weather_table
 from firmware_sim.backfill import season_years
 from firmware_sim.layout import plan_from_scenario
@@ -214,3 +216,18 @@ def test_more_seasons_than_the_file_holds_fail_before_any_simulation(tmp_path, s
     assert season_years(scenario, 1) == [2020]
     with pytest.raises(ScenarioError, match="covers 2019-01-01 to 2021-12-31"):
         season_years(scenario, 2)  # what `sim backfill --seasons 2` asks for
+
+
+def test_the_readme_example_reads(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The simulated world", 1)[1].split("\n## ", 1)[0]
+    region_toml, weather = re.findall(r"```(?:toml)?\n(.*?)```", section, flags=re.DOTALL)
+    region = Region.model_validate(tomllib.loads(region_toml)["regions"][0])
+    assert region.weather_file == "weather/aksu.txt"
+    table = read_weather_table(_write_text(tmp_path / "aksu.txt", weather))
+    assert (table.first_day, len(table), table.tmax_c[1]) == (date(2015, 1, 1), 2, 0.4)
+
+
+def _write_text(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
