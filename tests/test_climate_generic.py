@@ -4,6 +4,9 @@ warning a scenario gives when one of its regions falls back to it (issue 12, sec
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from datetime import date
 
 import numpy as np
@@ -103,3 +106,20 @@ def test_a_region_falling_back_to_the_generic_climate_is_named_with_the_fix(capl
 @pytest.mark.parametrize("name", shipped_scenarios())
 def test_shipped_scenarios_have_station_climates(name):
     assert load_scenario(name).climate_fallbacks == ()
+
+
+def test_sim_backfill_shows_the_fallback_warning(tmp_path):
+    scenario = tmp_path / "oasis.toml"
+    scenario.write_text(OASIS.replace("seasons = 2", "seasons = 1"), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")}
+    env |= {"COLUMNS": "400", "AGRIMATCH_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-m", "agrimatch", "sim", "backfill", "--scenario", str(scenario),
+         "--interval", "86400", "--no-realism"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("WARNING") == 1, done.stderr
+    said = " ".join(done.stderr.split())  # rich wraps a long log line
+    assert "region 'oasis'" in said and "276 km from the nearest climate station" in said
+    assert 'weather_file = "path/to/weather.txt"' in said
