@@ -128,7 +128,7 @@ class DemandQuantileModel(BaseEstimator):
             raise ValueError(f"quantiles must be three increasing values, got {self.quantiles}")
         if not 1 <= self.max_horizon_weeks <= WEEKS_PER_YEAR:
             raise ValueError(f"max_horizon_weeks must be 1..52, got {self.max_horizon_weeks}")
-        series = _series_of(X, campaigns, extend_to=None)
+        series = weekly_series(X, campaigns, extend_to=None)
         horizons = np.arange(1, self.max_horizon_weeks + 1)
         parts = []
         for one in series:
@@ -184,7 +184,7 @@ class DemandQuantileModel(BaseEstimator):
         check_forecast_request(origin_week, horizon_weeks, self.max_horizon_weeks)
         known = history_until(history_weekly, origin_week)
         last_week = origin_week + timedelta(weeks=horizon_weeks)
-        series = _series_of(known, campaigns, extend_to=last_week)
+        series = weekly_series(known, campaigns, extend_to=last_week)
         parts = []
         for one in series:
             origin = one.weeks.index(origin_week)
@@ -229,10 +229,14 @@ class _Series:
     campaigns: pd.DataFrame  # CAMPAIGN_FEATURES per grid week
 
 
-def _series_of(
+def weekly_series(
     history: pd.DataFrame, campaigns: pd.DataFrame | None, extend_to: date | None
 ) -> list[_Series]:
-    """Each series of ``history`` on its weekly grid, to ``extend_to`` when given."""
+    """Each series of ``history`` on its weekly grid, to ``extend_to`` when given.
+
+    The history is divided by the campaign multiplier of its weeks; the grid's
+    ``campaigns`` frame holds each week's multiplier (planned ones included).
+    """
     if history.empty:
         return []
     frame = history.assign(week=[_monday(w) for w in history["week"]])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agrimatch.agronomy import CROPS
-from agrimatch.scenario import CampaignPlan, DemandProfile, DemandShock
+from agrimatch.scenario import CampaignPlan, DemandProfile, DemandShock, load_scenario
 from agrimatch.store.port import Point, Rejected, WriteResult
 from firmware_sim.market import (
     CROP_MARKETS,
@@ -289,6 +289,23 @@ def test_a_shock_without_a_ramp_is_a_step():
     )
     np.testing.assert_allclose(ratio[:9], 1.0)
     np.testing.assert_allclose(ratio[9:], 0.5)
+
+
+def test_the_shipped_food_safety_scare_steps_jujube_demand_down_and_leaves_potato_alone():
+    # jujube-scare: a report of fumigated jujubes, September 2022, demand to 45 % in 3 weeks.
+    scenario = load_scenario("jujube-scare")
+    days = (date(2022, 1, 1), date(2023, 12, 31))
+    by_crop = {p.crop: p for p in scenario.demand}
+    jujube = by_crop["jujube"]
+    [scare] = jujube.shocks
+    shocked = daily_demand(jujube, *days, seed=scenario.seed)
+    plain = daily_demand(jujube.model_copy(update={"shocks": ()}), *days, seed=scenario.seed)
+    ratio = shocked.quantity_kg / plain.quantity_kg
+    start = shocked.index(scare.start)
+    np.testing.assert_allclose(ratio[: start + 1], 1.0)
+    assert (np.diff(ratio[start : start + scare.ramp_days + 1]) <= 0).all()  # down, never back
+    np.testing.assert_allclose(ratio[start + scare.ramp_days :], 0.45)
+    assert not by_crop["potato"].shocks
 
 
 def test_bad_ranges_and_price_inputs_are_refused():

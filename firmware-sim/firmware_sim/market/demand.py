@@ -252,7 +252,9 @@ def shock_multiplier(shocks: Sequence[DemandShock], start: date, end: date) -> N
 
     Each shock ramps along a logistic curve from 1 on its ``start`` to its
     ``multiplier`` ``ramp_days`` later, and stays there (a step when
-    ``ramp_days`` is 0). Several shocks multiply.
+    ``ramp_days`` is 0). A multiplier above 1 is a surge (a new use), below 1
+    a lasting fall (a food-safety scare, scenario ``jujube-scare``). Several
+    shocks multiply (a scare and a later partial recovery, say).
     """
     offsets = np.arange(_n_days(start, end))
     multiplier = np.ones(len(offsets))
