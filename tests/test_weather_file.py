@@ -58,20 +58,21 @@ seasons = {seasons}
 id = "plain"
 name = "A plain with a weather station"
 lat = 40.4
-lon = -98.0
+lon = {lon}
 elevation_m = 550
 weather_file = "{weather_file}"
 [[farms]]
 id = "farm-1"
 region = "plain"
 lat = 40.4
-lon = -98.0
+lon = {lon}
 fields = [{{ id = "f1", crop = "maize", area_ha = 3.0, planting = "05-01", devices = 1 }}]
 """
 
 
 def _scenario(tmp_path: Path, weather_file: str = "weather/plain.txt", **kw: object) -> Path:
-    values = {"first_season": 2020, "seasons": 1, "weather_file": weather_file, **kw}
+    values = {"first_season": 2020, "seasons": 1, "weather_file": weather_file, "lon": -98.0}
+    values |= kw
     path = tmp_path / "scenario.toml"
     path.write_text(SCENARIO.format(**values), encoding="utf-8")
     return path
@@ -231,3 +232,24 @@ def test_the_readme_example_reads(tmp_path):
 def _write_text(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_a_file_holding_just_the_days_a_season_needs_is_enough(tmp_path):
+    (tmp_path / "weather").mkdir()
+    # Maize planted 1 May 2020: 60 days of spin-up and a day's margin before, to the next
+    # planting: the loader asks for 2020-03-01 to 2021-05-01, and nothing more is read.
+    _write(tmp_path / "weather" / "plain.txt", _rows(date(2020, 3, 1), date(2021, 5, 1)))
+    # At 80 E (local solar time UTC+5:20), so that the hours sampled below are local hours
+    # of the crop year: the first and the last day of the season.
+    scenario = load_scenario(_scenario(tmp_path, lon=80.0))
+    (season,) = scenario_seasons(scenario)
+    assert season.daily.tmax_c[0] == _day_values(date(2020, 5, 1))[1]
+    (spec,) = plan_from_scenario(scenario, interval_s=3600.0)
+    first_hour = (date(2020, 5, 1) - date(1970, 1, 1)).days * 86400.0 + 3600.0
+    last_hour = (date(2021, 4, 30) - date(1970, 1, 1)).days * 86400.0 + 12 * 3600.0
+    for t in (first_hour, last_hour):
+        assert site_conditions(spec, scenario.seed, t).air_temp_c > -60
+    shorter = tmp_path / "weather" / "plain.txt"
+    _write(shorter, _rows(date(2020, 3, 2), date(2021, 5, 1)))
+    with pytest.raises(ScenarioError, match="covers 2020-03-02 to 2021-05-01"):
+        load_scenario(_scenario(tmp_path, lon=80.0))

@@ -306,17 +306,33 @@ def _weather_year(
 def _observed_year(
     seed: int, farm: str, climate: Climate, year: int, anomalies: tuple[Anomaly, ...]
 ) -> DailyWeather:
-    """The year's days from the climate's weather file: observed, so nothing is injected."""
+    """The year's days from the climate's weather file, as far as the file holds them
+    (a file may start or end inside a year): observed, so nothing is injected."""
+    table = climate.observed
+    assert table is not None
+    first = max(date(year, 1, 1), table.first_day)
+    last = min(date(year, 12, 31), table.last_day)
+    if last < first:  # the file has no day of the year: file_weather says what it covers
+        first = last = date(year, 1, 1)
+    return _observed(
+        seed, farm, climate, first, last.toordinal() - first.toordinal() + 1, anomalies
+    )
+
+
+def _observed(
+    seed: int, farm: str, climate: Climate, first: date, days: int, anomalies: Iterable[Anomaly]
+) -> DailyWeather:
     # Imported here: weather_file builds this module's DailyWeather (a cycle at the top).
     from firmware_sim.world.weather_file import file_weather
 
     assert climate.observed is not None
-    if anomalies:
+    kinds = sorted({a.kind for a in anomalies})
+    if kinds:
         raise ValueError(
             f"{climate.name}: a region with a weather file takes its weather as observed; "
-            f"remove its anomalies ({', '.join(sorted({a.kind for a in anomalies}))})"
+            f"remove its anomalies ({', '.join(kinds)})"
         )
-    return file_weather(climate.observed, climate, date(year, 1, 1), _days_in(year), seed, farm)
+    return file_weather(climate.observed, climate, first, days, seed, farm)
 
 
 def farm_weather(
@@ -331,6 +347,10 @@ def farm_weather(
     if end <= start:
         raise ValueError("end must be after start")
     anomalies = tuple(anomalies)
+    if climate.observed is not None:  # exactly the days asked: a file need not hold whole years
+        days = end.toordinal() - start.toordinal()
+        relevant = _relevant(anomalies, start.toordinal(), end.toordinal())
+        return _observed(seed, farm, climate, start, days, relevant)
     years = [
         weather_year(seed, farm, climate, y, anomalies) for y in range(start.year, end.year + 1)
     ]
