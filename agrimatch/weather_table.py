@@ -103,10 +103,15 @@ def _read(path: Path, _mtime_ns: int, _size: int) -> WeatherTable:
         raise WeatherFileError(f"{path}: line 1: no header line; {FORMAT_HINT}")
     if header >= len(lines):
         raise WeatherFileError(f"{path}: no data rows after the header; {FORMAT_HINT}")
-    _check_field_counts(path, lines, header)
+    # A file written by pandas with its index (AquaCrop's brussels_future.txt) has one
+    # more field per row than its header names: pandas, and so AquaCrop, take the first
+    # as the row index, and so do we.
+    indexed = len(lines[header - 1].split()) == len(COLUMNS) == len(lines[header].split()) - 1
+    names = ["(index)", *COLUMNS] if indexed else list(COLUMNS)
+    _check_field_counts(path, lines, header, names)
     try:
         frame = pd.read_csv(
-            path, sep=r"\s+", skiprows=header, header=None, names=list(COLUMNS), dtype=str,
+            path, sep=r"\s+", skiprows=header, header=None, names=names, dtype=str,
         )  # fmt: skip
     except (pd.errors.ParserError, ValueError) as exc:
         raise WeatherFileError(f"{path}: {exc}; {FORMAT_HINT}") from None
@@ -143,13 +148,13 @@ def _header_lines(lines: list[str]) -> int:
     return len(lines)
 
 
-def _check_field_counts(path: Path, lines: list[str], header: int) -> None:
+def _check_field_counts(path: Path, lines: list[str], header: int, names: list[str]) -> None:
     for number, line in enumerate(lines[header:], start=header + 1):
         fields = len(line.split())
-        if fields != len(COLUMNS) and not (fields == 0 and number == len(lines)):
+        if fields != len(names) and not (fields == 0 and number == len(lines)):
             what = "an empty line" if fields == 0 else f"{fields} columns"
             raise WeatherFileError(
-                f"{path}: line {number}: {what}, expected {len(COLUMNS)} ({' '.join(COLUMNS)})"
+                f"{path}: line {number}: {what}, expected {len(names)} ({' '.join(names)})"
             )
 
 

@@ -253,3 +253,20 @@ def test_a_file_holding_just_the_days_a_season_needs_is_enough(tmp_path):
     _write(shorter, _rows(date(2020, 3, 2), date(2021, 5, 1)))
     with pytest.raises(ScenarioError, match="covers 2020-03-02 to 2021-05-01"):
         load_scenario(_scenario(tmp_path, lon=80.0))
+
+
+def test_a_file_saved_with_a_row_index_is_read_as_aquacrop_reads_it(tmp_path):
+    # pandas' to_csv with its index (AquaCrop's own brussels_future.txt): a first field
+    # per row that the header does not name.
+    rows = _rows(FIRST, FIRST + timedelta(days=4))
+    path = tmp_path / "indexed.txt"
+    path.write_text(
+        "\t" + "\t".join(HEADER.split()) + "\r\n"
+        + "".join(f"{i}\t" + "\t".join(r.split()) + "\r\n" for i, r in enumerate(rows)),
+        encoding="utf-8",
+    )  # fmt: skip
+    table = read_weather_table(path)
+    assert (table.first_day, len(table)) == (FIRST, 5)
+    np.testing.assert_array_equal(
+        table.tmin_c, [_day_values(FIRST + timedelta(days=i))[0] for i in range(5)]
+    )
