@@ -194,6 +194,18 @@ def _hu_line_km(lat: float, lon: float) -> float:
     return (py * dx - px * dy) / math.hypot(dx, dy)
 
 
+def _annual_shape(stations: tuple[Climate, ...]) -> tuple[float, ...]:
+    """The mean of the stations' monthly means scaled to 0 in January and 1 in July."""
+    scaled = [
+        [(t - s.tmean_c[0]) / (s.tmean_c[6] - s.tmean_c[0]) for t in s.tmean_c] for s in stations
+    ]
+    return tuple(sum(column) / len(column) for column in zip(*scaled, strict=True))
+
+
+# The northern stations' cycle (Mengzi's is a monsoon highland's: warmest before the rains).
+_ANNUAL_SHAPE = _annual_shape(tuple(s for s in STATIONS if s.key != "mengzi"))
+
+
 def generic_climate(lat: float, lon: float, elevation_m: float) -> Climate:
     """A credible climate from position alone (half-degree cells), calibrated for China.
 
@@ -226,10 +238,12 @@ def generic_climate(lat: float, lon: float, elevation_m: float) -> Climate:
     january = 16.51 - 1.27 * north - 0.03 * max(0.0, abs(lat) - 38.0) ** 2 + 4.53 * shelter
     january += 0.96 * dry - height_c
     july = 30.78 - 0.21 * north + 1.02 * shelter + 3.95 * dry - height_c
-    # Coldest month mid-January, warmest mid-July (south of the equator the other way).
+    # Between January and July the year follows the stations' own annual cycle: a
+    # continental spring and autumn are warmer than a sine through January and July
+    # (Korla's April is 5 C above it). South of the equator, six months on.
+    shape = _ANNUAL_SHAPE if lat >= 0 else _ANNUAL_SHAPE[6:] + _ANNUAL_SHAPE[:6]
     peak_doy0 = 196.0 if lat >= 0 else 15.0
     phase = [math.cos(2 * math.pi * (d - peak_doy0) / 365.0) for d in _MID_MONTH_DOY0]
-    mean_c, half_swing_c = (january + july) / 2, (july - january) / 2
     # Annual rain: ~1,800 mm on the south coast, falling northward to ~450 mm, and
     # drying out north-west of the Hu line (Lanzhou ~300 mm, the Tarim Basin ~40-60 mm).
     humid_mm = max(450.0, 1800.0 - 60.0 * max(0.0, north))
@@ -244,7 +258,7 @@ def generic_climate(lat: float, lon: float, elevation_m: float) -> Climate:
         lat=lat,
         lon=lon,
         elevation_m=elevation_m,
-        tmean_c=tuple(mean_c + half_swing_c * p for p in phase),
+        tmean_c=tuple(january + (july - january) * f for f in shape),
         rain_mm=tuple(rain),
         wet_days=tuple(min(25.0, max(0.5, r / (3.0 + 0.04 * r))) for r in rain),
         dtr_clear_c=14.0 + 4.0 * dry,
