@@ -11,6 +11,10 @@ and an inverse demand curve (:func:`crop_economics`):
 * **price**: what a kilogram sold for on the platforms over the last
   :data:`PRICE_WINDOW_WEEKS` weeks (quantity-weighted, so a week of big
   volumes counts for more than a trickle), else the catalog's reference price;
+  carried as ``observed_price_cny_per_kg`` so a plan shows it beside the
+  model's price;
+* **orchards**: the catalog's establishment and removal costs and years to
+  bearing (:class:`~agrimatch.agronomy.crops.OrchardCosts`);
 * **reference quantity**: what the platforms would take in a year at that
   price: the forecast mean weekly demand (P50, all platforms) times
   :data:`WEEKS_PER_YEAR`. A crop the platforms do not sell (maize, say) has
@@ -20,7 +24,20 @@ and an inverse demand curve (:func:`crop_economics`):
 * **curve**: :func:`~forecasting.planting.linear_price_curve` through the
   reference point with the elasticity :data:`DEFAULT_PRICE_ELASTICITY`, or a
   per-crop override; a crop on the production fallback gets
-  :data:`PRICE_TAKER_ELASTICITY` instead (see below).
+  :data:`PRICE_TAKER_ELASTICITY` instead (see below);
+* **anchored on the observed price**: that curve is then scaled in price so
+  that today's expected production fetches the price (the observed one when
+  the platforms sold the crop): the model's price of today's plan is the
+  price the platforms see, and the demand forecast still says how the price
+  moves as the region's quantity moves (the curve's slope: a region growing
+  more than the platforms take sits where demand is inelastic, one growing
+  less where it is elastic). Scaling a linear curve through ``(reference,
+  p)`` to pass through ``(production, p)`` is the same as taking the line
+  through ``(production, p)`` with the scaled curve's elasticity there,
+  ``(ε + x - 1) / x`` for ``x = production / reference``; where the region
+  grows so much more than the platforms take that this would approach zero
+  (a vertical curve: ``x`` near ``1 - ε``, or beyond, where the unscaled
+  curve gives nothing), it is held at :data:`MIN_ANCHOR_ELASTICITY`.
 
 A linear inverse demand with elasticity ε at the reference has marginal
 revenue ``price · (1 + 1/ε)`` there: zero at ε = -1. So at the default, a
@@ -51,6 +68,9 @@ from forecasting.planting import KG_PER_T, CropEconomics, linear_price_curve
 DEFAULT_PRICE_ELASTICITY = -1.0
 # A county's share of a national grain market is tiny: the price barely moves with it.
 PRICE_TAKER_ELASTICITY = -10.0
+# The least elastic the curve is taken to be at today's production: the low end of the
+# range of estimates above (a region's demand is never perfectly inelastic).
+MIN_ANCHOR_ELASTICITY = -0.5
 WEEKS_PER_YEAR = 52.18  # 365.25 / 7
 PRICE_WINDOW_WEEKS = 52  # a full year, so the price is not one season's high or low
 YIELD_QUANTILE_COLUMNS = ("yield_t_ha_p10", "yield_t_ha_p50", "yield_t_ha_p90")
@@ -65,12 +85,17 @@ def current_plan(forecasts: pd.DataFrame) -> pd.DataFrame:
     """This season's area per farm, region and crop: the ``current`` of ``recommend_planting``.
 
     ``forecasts`` has one row per field-season (at least ``farm, region, crop,
-    area_ha``); the fields of a farm and crop are summed.
+    area_ha``); the fields of a farm and crop are summed, each field once (with a
+    ``field`` column, a field forecast for two seasons of a crop counts its land once).
+    Next season's plan covers every crop of the rotation whatever the date, so long as
+    ``forecasts`` carries each field's season in the ground or next to come (harvested
+    crops included: the chain forecasts a field's next season once its crop is in).
     """
     _require(forecasts, _CURRENT_COLUMNS, "forecasts")
     if forecasts.empty:
         return pd.DataFrame(columns=list(_CURRENT_COLUMNS))
     _check_areas(forecasts)
+    forecasts = _one_season_per_field(forecasts)
     frame = forecasts[list(_CURRENT_COLUMNS)].astype(
         {"farm": str, "region": str, "crop": str, "area_ha": float}
     )
@@ -122,6 +147,7 @@ def crop_economics(
     if forecasts.empty:
         return []
     _check_areas(forecasts)
+    forecasts = _one_season_per_field(forecasts)
     unknown = sorted(set(map(str, forecasts["crop"])) - set(crops))
     if unknown:
         raise ValueError(f"crops not in the catalog: {unknown}")
@@ -139,11 +165,15 @@ def crop_economics(
         # Quantile models can cross on a field; the optimiser needs P10 <= P50.
         p10 = min(max(p10, 0.0), p50)
         spec = crops[crop]
-        price = prices.get((crop, region), spec.reference_price_cny_per_kg)
+        pair = (crop, region)
+        observed_price = prices.get(pair)
+        price = spec.reference_price_cny_per_kg if observed_price is None else observed_price
         production_t = float(fields["area_ha"].sum()) * p50
-        reference_t = annual_demand_t.get((crop, region), production_t)
-        observed = (crop, region) in annual_demand_t
-        slope = overrides.get(crop, elasticity if observed else price_taker_elasticity)
+        reference_t = annual_demand_t.get(pair, production_t)
+        sold = pair in annual_demand_t
+        slope = overrides.get(crop, elasticity if sold else price_taker_elasticity)
+        anchored = _elasticity_at(production_t / reference_t, slope)
+        orchard = spec.orchard
         economics.append(
             CropEconomics(
                 crop=crop,
@@ -151,10 +181,32 @@ def crop_economics(
                 yield_t_ha_p10=p10,
                 yield_t_ha_p50=p50,
                 cost_cny_per_ha=spec.production_cost_cny_per_ha,
-                price_curve=linear_price_curve(reference_t, price, slope),
+                price_curve=linear_price_curve(production_t, price, anchored),
+                perennial=spec.perennial and orchard is not None,
+                establishment_cost_cny_per_ha=0.0
+                if orchard is None
+                else orchard.establishment_cost_cny_per_ha,
+                removal_cost_cny_per_ha=0.0 if orchard is None else orchard.removal_cost_cny_per_ha,
+                years_to_bearing=0 if orchard is None else orchard.years_to_bearing,
+                observed_price_cny_per_kg=observed_price,
             )
         )
     return economics
+
+
+def _elasticity_at(x: float, elasticity: float) -> float:
+    """The elasticity, at ``x`` times its reference quantity, of a linear curve with
+    ``elasticity`` at the reference, held at or below :data:`MIN_ANCHOR_ELASTICITY`."""
+    # P(Q) = p(1 + (Q/Q0 - 1)/ε) has (dQ/dP)(P/Q) = (ε + x - 1)/x at Q = x·Q0.
+    at = (elasticity + x - 1.0) / x
+    return min(at, MIN_ANCHOR_ELASTICITY) if at < 0 else MIN_ANCHOR_ELASTICITY
+
+
+def _one_season_per_field(forecasts: pd.DataFrame) -> pd.DataFrame:
+    """The first row of each farm, field and crop: a field's land counts once."""
+    if "field" not in forecasts.columns:
+        return forecasts
+    return forecasts.drop_duplicates(["farm", "field", "crop"], keep="first")
 
 
 def _require(frame: pd.DataFrame, columns: Iterable[str], name: str) -> None:

@@ -296,39 +296,40 @@ def _regional(plan, crop: str) -> pd.Series:
     return plan.regions.set_index("crop").loc[crop]
 
 
-def test_garlic_grown_well_beyond_what_the_platforms_take_goes_down():
+def test_garlic_whose_demand_falls_to_a_third_of_last_years_sales_goes_down():
     # 100 Zhongmou-like farms of 3 ha: 2.1 ha garlic, 0.9 ha maize. 210 ha × 16 t = 3,360 t
-    # of garlic against platforms that take a third of it in a year.
+    # of garlic sold at 6 CNY/kg; the platforms are forecast to take a third of it.
     fields = _region_fields(
         "zhongmou", 100, {"garlic": (2.1, 12.0, 16.0), "maize": (0.9, 6.0, 8.0)}
     )
     garlic_t = 210.0 * 16.0
-    weekly_kg = garlic_t / 3.0 * 1000.0 / WEEKS_PER_YEAR
+    sold_kg = garlic_t * 1000.0 / WEEKS_PER_YEAR
     weeks = _weeks(52)
     demand = _demand(
-        "garlic", "zhongmou", weeks, {"pdd": 0.7 * weekly_kg, "meituan": 0.3 * weekly_kg}
+        "garlic", "zhongmou", weeks, {"pdd": 0.7 * sold_kg / 3, "meituan": 0.3 * sold_kg / 3}
     )
-    sales = _sales("garlic", "zhongmou", weeks, weekly_kg, 6.0)
+    sales = _sales("garlic", "zhongmou", weeks, sold_kg, 6.0)
     economics = crop_economics(fields, demand, sales, CROPS)
 
     plan = recommend_planting(
         current_plan(fields), economics, PlantingConstraints(max_change_share=0.2)
     )
     garlic = _regional(plan, "garlic")
-    # Sold at up to three times what the market takes, every hectare less saves its cost and
-    # loses no revenue: each farm cuts the full change limit, 0.2 × 3 ha. (Anchored on today's
-    # production instead, the cut would stop short of the limit, where marginal revenue
-    # meets the cost.)
+    # Grown at three times what the platforms take, demand is inelastic at today's
+    # production (held at -0.5): every hectare less saves its cost and raises the revenue,
+    # so each farm cuts the full change limit, 0.2 × 3 ha.
     assert garlic["recommended_ha"] == pytest.approx(garlic["current_ha"] - 100 * 0.6, rel=1e-6)
     assert garlic["expected_price_cny_per_kg_after"] > garlic["expected_price_cny_per_kg_before"]
+    assert garlic["observed_price_cny_per_kg"] == pytest.approx(6.0)
     rows = plan.farms[plan.farms["crop"] == "garlic"]
     assert all("max_change_down" in b for b in rows["binding"])
     assert plan.summary["expected_margin_cny_after"] > plan.summary["expected_margin_cny_before"]
 
 
-def test_snow_lotus_fruit_in_demand_well_beyond_production_goes_up():
+def test_snow_lotus_fruit_whose_demand_triples_goes_up():
     # 100 Mengzi-like farms of 3 ha: 1.2 ha snow lotus fruit (yacon), 1.2 ha maize, 0.6 ha
-    # tomato. 120 ha × 35 t = 4,200 t against platforms that would take three times that.
+    # tomato. 120 ha × 35 t = 4,200 t sold at 4.5 CNY/kg; the platforms are forecast to
+    # take three times as much.
     fields = _region_fields(
         "mengzi",
         100,
@@ -338,20 +339,128 @@ def test_snow_lotus_fruit_in_demand_well_beyond_production_goes_up():
             "tomato": (0.6, 40.0, 55.0),
         },
     )
-    weekly_kg = 3.0 * 120.0 * 35.0 * 1000.0 / WEEKS_PER_YEAR
+    sold_kg = 120.0 * 35.0 * 1000.0 / WEEKS_PER_YEAR
     weeks = _weeks(52)
-    demand = _demand("snow_lotus_fruit", "mengzi", weeks, {"pdd": weekly_kg})
-    sales = _sales("snow_lotus_fruit", "mengzi", weeks, weekly_kg, 4.5)
+    demand = _demand("snow_lotus_fruit", "mengzi", weeks, {"pdd": 3.0 * sold_kg})
+    sales = _sales("snow_lotus_fruit", "mengzi", weeks, sold_kg, 4.5)
     economics = crop_economics(fields, demand, sales, CROPS)
 
     plan = recommend_planting(
         current_plan(fields), economics, PlantingConstraints(max_change_share=0.2)
     )
     lotus = _regional(plan, "snow_lotus_fruit")
-    # At half the demand, marginal revenue is still ~4.5 CNY/kg × 35 t/ha against a cost of
-    # ~37,500 CNY/ha: each farm grows it by the full change limit, 0.2 × 3 ha.
-    assert lotus["recommended_ha"] == pytest.approx(lotus["current_ha"] + 100 * 0.6, rel=1e-6)
+    # At a third of the demand, demand is elastic (-5 at today's production, which fetches
+    # the observed 4.5 CNY/kg): marginal revenue ~3.6 CNY/kg × 35 t/ha against a cost of
+    # ~37,500 CNY/ha: it grows until they meet, by over a quarter of its area.
+    assert lotus["recommended_ha"] > 1.25 * lotus["current_ha"]
     assert lotus["expected_price_cny_per_kg_after"] < lotus["expected_price_cny_per_kg_before"]
     rows = plan.farms[plan.farms["crop"] == "snow_lotus_fruit"]
-    assert all("max_change_up" in b for b in rows["binding"])
-    assert all(r[0].startswith("more snow_lotus_fruit") for r in rows["reasons"])
+    assert any(r[0].startswith("more snow_lotus_fruit") for r in rows["reasons"])
+    assert not any(r[0].startswith("less") for r in rows["reasons"])
+
+
+# --- anchored on observed prices -------------------------------------------------------------
+
+
+def test_todays_production_fetches_the_observed_price_when_demand_holds():
+    fields = _region_fields("zhongmou", 10, {"garlic": (2.0, 12.0, 16.0)})
+    production_t = 20.0 * 16.0
+    sold_kg = production_t * 1000.0 / WEEKS_PER_YEAR
+    weeks = _weeks(52)
+    sales = pd.concat(
+        [
+            _sales("garlic", "zhongmou", weeks, 0.6 * sold_kg, 5.0, platform="pdd"),
+            _sales("garlic", "zhongmou", weeks, 0.4 * sold_kg, 6.0, platform="meituan"),
+        ]
+    )
+    same = _demand("garlic", "zhongmou", _weeks(26, MONDAY + timedelta(weeks=52)), {"pdd": sold_kg})
+    garlic = _one(crop_economics(fields, same, sales, CROPS), "garlic", "zhongmou")
+    assert garlic.observed_price_cny_per_kg == pytest.approx(5.4)
+    assert _price_at(garlic, production_t) == pytest.approx(5.4)
+    # Demand forecast at 1.2 times today's production: the curve still gives today's
+    # production the observed price, more elastic there (-1.4), and zero at twice the demand.
+    more = _demand(
+        "garlic", "zhongmou", _weeks(26, MONDAY + timedelta(weeks=52)), {"pdd": 1.2 * sold_kg}
+    )
+    garlic = _one(crop_economics(fields, more, sales, CROPS), "garlic", "zhongmou")
+    assert _price_at(garlic, production_t) == pytest.approx(5.4)
+    assert garlic.price_curve[-1][0] == pytest.approx(2.0 * 1.2 * production_t)
+    plan = recommend_planting(current_plan(fields), [garlic])
+    regional = _regional(plan, "garlic")
+    assert regional["observed_price_cny_per_kg"] == pytest.approx(5.4)
+    # The model's price of today's plan, over the yield scenarios: the observed one.
+    assert regional["expected_price_cny_per_kg_before"] == pytest.approx(5.4, rel=0.05)
+
+
+def test_a_crop_without_sales_shows_no_observed_price():
+    maize = _one(crop_economics(GARLIC_FIELDS, NO_DEMAND, NO_SALES, CROPS), "maize", "zhongmou")
+    assert maize.observed_price_cny_per_kg is None
+    plan = recommend_planting(current_plan(GARLIC_FIELDS), [maize])
+    assert np.isnan(_regional(plan, "maize")["observed_price_cny_per_kg"])
+
+
+def test_orchards_carry_the_catalogs_costs_of_change():
+    fields = pd.DataFrame(
+        [
+            _field("yc-01", "f1", "yanchuan", "jujube", 2.0, 3.0, 4.0),
+            _field("yc-01", "f2", "yanchuan", "maize", 1.0, 5.0, 7.0),
+        ]
+    )
+    economics = crop_economics(fields, NO_DEMAND, NO_SALES, CROPS)
+    jujube, maize = _one(economics, "jujube", "yanchuan"), _one(economics, "maize", "yanchuan")
+    orchard = CROPS["jujube"].orchard
+    assert orchard is not None and orchard.years_to_bearing >= 1
+    assert jujube.perennial and jujube.years_to_bearing == orchard.years_to_bearing
+    assert jujube.establishment_cost_cny_per_ha == orchard.establishment_cost_cny_per_ha
+    assert jujube.removal_cost_cny_per_ha == orchard.removal_cost_cny_per_ha
+    assert not maize.perennial and maize.removal_cost_cny_per_ha == 0.0
+    for key, source in orchard.sources.items():
+        assert source.startswith(("estimate:", "NDRC")), key
+
+
+# --- the whole rotation, whatever the date -------------------------------------------------
+
+
+def _rotation(maize_year: int, maize_p50: float, garlic_year: int) -> pd.DataFrame:
+    """Ten Zhongmou farms: a 3 ha garlic field and a 2 ha maize field each."""
+    rows = []
+    for k in range(10):
+        garlic = _field(f"zm-{k}", "f1", "zhongmou", "garlic", 3.0, 12.0, 16.0)
+        maize = _field(f"zm-{k}", "f2", "zhongmou", "maize", 2.0, 6.0, maize_p50)
+        rows += [{**garlic, "year": garlic_year}, {**maize, "year": maize_year}]
+    return pd.DataFrame(rows)
+
+
+def _surge_plan(fields: pd.DataFrame):
+    """Garlic demand forecast at twice what sold; the LP's plan for ``fields``."""
+    sold_kg = 30.0 * 16.0 * 1000.0 / WEEKS_PER_YEAR
+    weeks = _weeks(52)
+    sales = _sales("garlic", "zhongmou", weeks, sold_kg, 6.0)
+    demand = _demand("garlic", "zhongmou", _weeks(26, weeks[-1]), {"pdd": 2.0 * sold_kg})
+    economics = crop_economics(fields, demand, sales, CROPS)
+    return recommend_planting(current_plan(fields), economics)
+
+
+def test_next_seasons_plan_covers_the_rotation_before_and_after_the_maize_harvest():
+    # August: the maize of 2024 is in the ground (its forecast P50 8 t/ha), the garlic of
+    # 2025 not sown yet. November: the maize is in; the chain forecasts its next season
+    # (2025, from the crop's past yields: 8 t/ha), the garlic of 2025 is sown.
+    before = _surge_plan(_rotation(2024, 8.0, 2025))
+    after = _surge_plan(_rotation(2025, 8.0, 2025))
+    areas = ["farm", "crop", "current_ha", "recommended_ha"]
+    pd.testing.assert_frame_equal(before.farms[areas], after.farms[areas], atol=1e-6)
+    garlic = _regional(before, "garlic")
+    assert garlic["recommended_ha"] > 1.1 * garlic["current_ha"]  # the surge takes maize land
+    # What the plan did when harvested crops dropped out: garlic had no land to take.
+    garlic_only = _rotation(2025, 8.0, 2025).query("crop == 'garlic'")
+    alone = _regional(_surge_plan(garlic_only), "garlic")
+    assert alone["recommended_ha"] == pytest.approx(alone["current_ha"])
+
+
+def test_a_field_forecast_for_two_seasons_counts_its_land_once():
+    fields = _rotation(2024, 8.0, 2025)
+    twice = pd.concat([fields, fields.query("crop == 'maize'").assign(year=2025)])
+    pd.testing.assert_frame_equal(current_plan(twice), current_plan(fields))
+    assert crop_economics(twice, NO_DEMAND, NO_SALES, CROPS) == crop_economics(
+        fields, NO_DEMAND, NO_SALES, CROPS
+    )
