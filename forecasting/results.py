@@ -114,7 +114,9 @@ class FarmPlantingChange:
 @dataclass(frozen=True, slots=True)
 class PlantingResult:
     """Next season's area of a crop in a region: the change, the prices and margins it
-    expects before and after, and each farm's part."""
+    expects before and after, and each farm's part. ``observed_price_cny_per_kg``: the
+    price the platforms observed, which the model's price curve is anchored on (None when
+    the crop was priced from the catalog, or the run was stored before it was recorded)."""
 
     crop: str
     region: str
@@ -127,6 +129,7 @@ class PlantingResult:
     expected_margin_cny_after: float
     risk: str
     farms: tuple[FarmPlantingChange, ...] = ()
+    observed_price_cny_per_kg: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +311,9 @@ def _planting_bodies(plan: PlantingPlan) -> list[tuple[str, str, dict[str, Any]]
                 float(row.expected_price_cny_per_kg_before), 3
             ),
             "expected_price_cny_per_kg_after": round(float(row.expected_price_cny_per_kg_after), 3),
+            "observed_price_cny_per_kg": _rounded_or_none(
+                getattr(row, "observed_price_cny_per_kg", None), 3
+            ),
             "expected_margin_cny_before": round(float(row.expected_margin_cny_before)),
             "expected_margin_cny_after": round(float(row.expected_margin_cny_after)),
             "risk": plan.risk,
@@ -324,6 +330,10 @@ def _planting_bodies(plan: PlantingPlan) -> list[tuple[str, str, dict[str, Any]]
         }
         bodies.append((str(row.crop), str(row.region), body))
     return sorted(bodies, key=lambda b: -abs(b[2]["change_ha"]))
+
+
+def _rounded_or_none(value: Any, digits: int) -> float | None:
+    return None if value is None or pd.isna(value) else round(float(value), digits)
 
 
 # --- read -----------------------------------------------------------------------------
@@ -437,6 +447,7 @@ def _planting(row: Recommendation) -> PlantingResult:
         expected_margin_cny_before=float(body["expected_margin_cny_before"]),
         expected_margin_cny_after=float(body["expected_margin_cny_after"]),
         risk=str(body.get("risk", "")),
+        observed_price_cny_per_kg=_rounded_or_none(body.get("observed_price_cny_per_kg"), 3),
         farms=tuple(
             FarmPlantingChange(
                 farm=f["farm"],

@@ -96,7 +96,8 @@ def _planting(results: ForecastResults, out: Console, limit: int) -> None:
         out.print(f"[yellow]no planting plan:[/] {reason}", highlight=False)
         return
     regional = Table(title="next season's planting, per crop and region", title_justify="left")
-    for column in ("crop", "region", "now ha", "next ha", "change", "price CNY/kg", "margin CNY"):
+    columns = ("crop", "region", "now ha", "next ha", "change", "model price", "observed")
+    for column in (*columns, "margin CNY"):
         regional.add_column(column, justify="left" if column in ("crop", "region") else "right")
     for p in results.planting[:limit]:
         regional.add_row(
@@ -106,6 +107,7 @@ def _planting(results: ForecastResults, out: Console, limit: int) -> None:
             f"{p.recommended_ha:,.1f}",
             f"{p.change_ha:+,.1f}",
             f"{p.expected_price_cny_per_kg_before:.2f} → {p.expected_price_cny_per_kg_after:.2f}",
+            "—" if p.observed_price_cny_per_kg is None else f"{p.observed_price_cny_per_kg:.2f}",
             f"{p.expected_margin_cny_before:,.0f} → {p.expected_margin_cny_after:,.0f}",
         )
     out.print(regional)

@@ -51,6 +51,7 @@ PLANTING_EXAMPLE = {
     "change_ha": -3.5,
     "expected_price_cny_per_kg_before": 4.2,
     "expected_price_cny_per_kg_after": 5.1,
+    "observed_price_cny_per_kg": 4.3,
     "expected_margin_cny_before": 610000.0,
     "expected_margin_cny_after": 655000.0,
     "risk": "cvar",

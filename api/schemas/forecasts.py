@@ -114,6 +114,10 @@ class PlantingPublic(_FromResult):
     change_ha: float
     expected_price_cny_per_kg_before: float
     expected_price_cny_per_kg_after: float
+    observed_price_cny_per_kg: float | None = Field(
+        description="the price the platforms observed, which the model's price is anchored "
+        "on; null when the crop was priced from the catalog"
+    )
     expected_margin_cny_before: float
     expected_margin_cny_after: float
     risk: str
