@@ -26,6 +26,20 @@ deviations) in variance, independent fields by default, or with a common
 correlation ``field_correlation`` (weather hits a region's fields alike).
 The weekly bands carry the yield uncertainty; the timing uncertainty is in
 the spread over weeks.
+
+**Killing frost.** The simulator ends a season at the first killing frost
+(:mod:`agrimatch.agronomy.frost`: an annual past its initial stage — so
+autumn-sown garlic overwinters — an orchard once its fruit has set), and a
+crop that never matured yields the square of the share of thermal time it
+got. The projection mirrors that rule: the climatology also holds each day
+of year's chance of a night at or below the crop's killing temperature
+(normal minimum temperatures per day of year), the days on which the crop is
+vulnerable follow from the mean degree-day path, and the season ends at
+maturity or at the first killing frost, whichever comes first (days taken as
+independent). The harvest then spreads from that end as from maturity, and
+the field's yield quantiles are scaled by the expected share kept
+(:attr:`HarvestWindow.yield_factor`), so supply and the balance end at the
+frost with the loss.
 """
 
 from __future__ import annotations
@@ -39,6 +53,8 @@ import pandas as pd
 from scipy.special import ndtr
 
 from agrimatch.agronomy import CROPS, CropSpec
+from agrimatch.agronomy.cultivars import gdd_to_maturity
+from agrimatch.agronomy.frost import killing_temperature_c, vulnerable
 from forecasting.features import crop_degree_days
 from forecasting.frames import SUPPLY_COLUMNS
 
@@ -71,21 +87,38 @@ class Climatology:
     sd_gdd: np.ndarray  # (366,) day-to-day spread around the mean
     lag1_autocorrelation: float  # persistence of the daily anomalies
     days: int  # region-days of history behind it
+    # (366,) chance of a killing frost for the crop (agronomy.frost) on that day of year;
+    # None: not known (no minimum temperatures), no frost is projected.
+    p_killing_frost: np.ndarray | None = None
 
     def daily(self, first: date, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Mean and spread of the degree-days of ``count`` days from ``first``."""
-        days = np.datetime64(first, "D") + np.arange(count)
-        index = (days - days.astype("datetime64[Y]")).astype("int64")
+        index = _day_of_year_index(first, count)
         return self.mean_gdd[index], self.sd_gdd[index]
+
+    def frost_chance(self, first: date, count: int) -> np.ndarray:
+        """Chance of a killing frost on each of ``count`` days from ``first`` (0 if unknown)."""
+        if self.p_killing_frost is None:
+            return np.zeros(count)
+        return self.p_killing_frost[_day_of_year_index(first, count)]
+
+
+def _day_of_year_index(first: date, count: int) -> np.ndarray:
+    days = np.datetime64(first, "D") + np.arange(count)
+    return (days - days.astype("datetime64[Y]")).astype("int64")
 
 
 @dataclass(frozen=True, slots=True)
 class HarvestWindow:
-    """The days by which 10, 50 and 90 % of a field's produce is expected to be harvested."""
+    """The days by which 10, 50 and 90 % of a field's produce is expected to be harvested,
+    the chance that a killing frost ends the season before maturity, and the expected share
+    of the yield kept (1: none lost to an early end)."""
 
     p10: date
     p50: date
     p90: date
+    p_frost_end: float = 0.0
+    yield_factor: float = 1.0
 
 
 def gdd_climatology(
@@ -135,7 +168,35 @@ def gdd_climatology(
         sd_gdd=sd,
         lag1_autocorrelation=float(np.clip(rho, 0.0, 0.95)),
         days=len(values),
+        p_killing_frost=_killing_frost_chance(spec, frame, window_days),
     )
+
+
+def _killing_frost_chance(spec: CropSpec, frame: pd.DataFrame, window_days: int) -> np.ndarray:
+    """Per day of year, the chance that the night's minimum is at or below the crop's killing
+    temperature (:func:`agrimatch.agronomy.frost.killing_temperature_c`).
+
+    The region's minima (fields averaged per day) pooled over the days within
+    ``window_days`` of each day of year are taken as normal: a few winters
+    hold too few killing nights to count them, but their mean and spread
+    place the tail. Days of year with no history are interpolated around the
+    calendar, as the degree-days are.
+    """
+    days = pd.to_datetime(frame["day"]).to_numpy().astype("datetime64[D]")
+    tmin = pd.Series(frame["air_temp_min_c"].to_numpy(float)).groupby(days).mean()
+    doy = pd.DatetimeIndex(tmin.index).day_of_year.to_numpy() - 1
+    values = tmin.to_numpy()
+    counts = _pooled(np.bincount(doy, minlength=DAYS_OF_YEAR).astype(float), window_days)
+    sums = _pooled(np.bincount(doy, weights=values, minlength=DAYS_OF_YEAR), window_days)
+    mean = _fill_circular(
+        np.divide(sums, counts, out=np.full(DAYS_OF_YEAR, np.nan), where=counts > 0)
+    )
+    residual = values - mean[doy]
+    squares = _pooled(np.bincount(doy, weights=residual**2, minlength=DAYS_OF_YEAR), window_days)
+    variance = np.divide(squares, counts - 1, out=np.full(DAYS_OF_YEAR, np.nan), where=counts > 1)
+    sd = _fill_circular(np.sqrt(variance), fallback=float(np.std(residual)))
+    z = (killing_temperature_c(spec) - mean) / np.maximum(sd, 0.1)
+    return np.asarray(ndtr(z), dtype=float)
 
 
 def _pooled(per_day: np.ndarray, window_days: int) -> np.ndarray:
@@ -161,29 +222,80 @@ def harvest_window(
     planted_on: date,
     as_of: date,
     gdd_so_far: float,
+    region: str | None = None,
 ) -> HarvestWindow:
-    """P10/P50/P90 harvest dates of a field planted on ``planted_on``, as of ``as_of``.
+    """P10/P50/P90 harvest dates of a field planted on ``planted_on``, as of ``as_of``, and
+    what a killing frost would take.
 
     ``gdd_so_far`` is the degree-days observed from planting to the day before
     ``as_of`` (the features' ``gdd``); NaN means none are known and the
     projection starts at planting. The days from ``max(as_of, planted_on)`` on
-    follow the climatology. A crop already past maturity matured, by the
-    climatology, as many days ago as its surplus degree-days took.
+    follow the climatology; the season ends at maturity (the degree-days of
+    the cultivar grown in ``region``, :func:`agrimatch.agronomy.cultivars.gdd_to_maturity`)
+    or at the first killing frost before it (module docstring). A crop already
+    past maturity matured, by the climatology, as many days ago as its surplus
+    degree-days took.
     """
     spec = CROPS[crop] if isinstance(crop, str) else crop
     start, done = as_of, float(gdd_so_far)
     if as_of <= planted_on or np.isnan(done):
         start, done = planted_on, 0.0
-    remaining = spec.gdd_to_maturity - done
+    required = gdd_to_maturity(spec, region)
+    remaining = required - done
+    p_frost, factor = 0.0, 1.0
     if remaining > 0:
         anchor, maturity = start, _maturity_pmf(climatology, start, remaining)
+        # The planting day itself cannot end the season (the simulator's rule too).
+        after = 1 if start == planted_on else 0
+        end, p_frost, factor = _season_end(
+            spec, climatology, start, done, required, maturity, after
+        )
     else:
-        anchor, maturity = _past_maturity(climatology, start, -remaining), np.ones(1)
-    # The produce comes in over the harvest spread after maturity.
-    pmf = np.convolve(maturity, _spread_pmf(spec.harvest_spread_days))
+        anchor, end = _past_maturity(climatology, start, -remaining), np.ones(1)
+    # The produce comes in over the harvest spread after the season's end.
+    pmf = np.convolve(end, _spread_pmf(spec.harvest_spread_days))
     cdf = np.cumsum(pmf) / pmf.sum()
     p10, p50, p90 = (int(np.searchsorted(cdf, q)) for q in (0.1, 0.5, 0.9))
-    return HarvestWindow(*(anchor + timedelta(days=d) for d in (p10, p50, p90)))
+    return HarvestWindow(
+        anchor + timedelta(days=p10),
+        anchor + timedelta(days=p50),
+        anchor + timedelta(days=p90),
+        p_frost_end=p_frost,
+        yield_factor=factor,
+    )
+
+
+def _season_end(
+    spec: CropSpec,
+    climatology: Climatology,
+    start: date,
+    done_gdd: float,
+    required_gdd: float,
+    maturity: np.ndarray,
+    after: int,
+) -> tuple[np.ndarray, float, float]:
+    """Chance that the season ends on each day from ``start`` (index 0), the chance that a
+    killing frost ends it, and the expected share of yield kept.
+
+    The season ends on day j at maturity (``maturity[j]``) if no killing frost
+    came before, or at a killing frost on day j if it had not matured by then;
+    a frost can only kill on days the crop is vulnerable by its mean progress
+    (:func:`agrimatch.agronomy.frost.vulnerable`) and not before index
+    ``after``. A season ended by frost keeps the square of the thermal-time
+    share it reached, as the simulator's crop does.
+    """
+    count = len(maturity)
+    mean, _ = climatology.daily(start, count)
+    progress = (done_gdd + np.cumsum(mean)) / required_gdd
+    hazard = climatology.frost_chance(start, count) * vulnerable(spec, progress)
+    hazard[:after] = 0.0
+    no_frost_before = np.concatenate([[1.0], np.cumprod(1.0 - hazard)[:-1]])
+    not_matured = 1.0 - np.cumsum(maturity)  # not matured by the end of day j
+    by_maturity = maturity * no_frost_before
+    by_frost = hazard * no_frost_before * np.clip(not_matured, 0.0, 1.0)
+    reached = np.minimum(progress, 1.0)
+    kept = float(by_maturity.sum() + (by_frost * reached**2).sum())
+    return by_maturity + by_frost, float(by_frost.sum()), kept
 
 
 def _maturity_pmf(climatology: Climatology, start: date, remaining_gdd: float) -> np.ndarray:
@@ -240,8 +352,10 @@ def harvest_windows(
     features: pd.DataFrame, climatologies: Mapping[tuple[str, str], Climatology]
 ) -> pd.DataFrame:
     """``features`` (from :func:`~forecasting.features.field_features`) with
-    ``HARVEST_WINDOW_COLUMNS`` added, one window per row; ``climatologies`` is keyed by
-    (crop, region). Raises KeyError naming a (crop, region) without a climatology."""
+    ``HARVEST_WINDOW_COLUMNS``, ``p_frost_end`` and ``frost_yield_factor`` added, one
+    window per row, and its ``YIELD_QUANTILE_COLUMNS`` (when present) scaled by the share
+    a killing frost is expected to leave; ``climatologies`` is keyed by (crop, region).
+    Raises KeyError naming a (crop, region) without a climatology."""
     out = features.copy()
     windows = []
     for row in features.itertuples(index=False):
@@ -250,11 +364,21 @@ def harvest_windows(
             raise KeyError(f"no degree-day climatology for crop {key[0]} in region {key[1]}")
         windows.append(
             harvest_window(
-                key[0], climatologies[key], _as_date(row.planted_on), _as_date(row.as_of), row.gdd
+                key[0],
+                climatologies[key],
+                _as_date(row.planted_on),
+                _as_date(row.as_of),
+                row.gdd,
+                region=key[1],
             )
         )
     for column, quantile in zip(HARVEST_WINDOW_COLUMNS, ("p10", "p50", "p90"), strict=True):
         out[column] = [getattr(w, quantile) for w in windows]
+    out["p_frost_end"] = [w.p_frost_end for w in windows]
+    out["frost_yield_factor"] = factor = np.array([w.yield_factor for w in windows], dtype=float)
+    for column in YIELD_QUANTILE_COLUMNS:
+        if column in out:
+            out[column] = out[column].to_numpy(dtype=float) * factor
     return out
 
 

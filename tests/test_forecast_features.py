@@ -561,7 +561,8 @@ def test_harvest_windows_adds_a_window_per_features_row(history):
         for c in ("garlic", "maize", "tomato")
     }
     windows = harvest_windows(features, climatologies)
-    assert list(windows.columns) == [*features.columns, *HARVEST_WINDOW_COLUMNS]
+    frost = ["p_frost_end", "frost_yield_factor"]
+    assert list(windows.columns) == [*features.columns, *HARVEST_WINDOW_COLUMNS, *frost]
     assert (windows["harvest_p10"] <= windows["harvest_p90"]).all()
     with pytest.raises(KeyError, match="tomato"):
         harvest_windows(features, {k: v for k, v in climatologies.items() if k[0] != "tomato"})
