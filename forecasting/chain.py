@@ -19,20 +19,24 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
 from agrimatch.agronomy import CROPS
-from agrimatch.registry.repository import list_seasons
+from agrimatch.registry.repository import find_fields, list_seasons
 from agrimatch.store import TelemetryStore
 from forecasting.campaign_uplift import estimate_uplifts
 from forecasting.campaigns import CampaignRecommendation
 from forecasting.chain_data import (
+    BASIS_SOWN_PER_PLAN,
+    PLAN_COLUMNS,
     ChainData,
     history_key,
     load_chain_data,
-    planned_seasons,
+    plans_frame,
     seasons_frame,
+    seasons_to_forecast,
     split_seasons,
 )
 from forecasting.demand_data import weekly
@@ -231,7 +235,9 @@ def run_chain(
     """
     options = options or ChainOptions()
     report = progress or no_progress
-    check_forecastable(seasons_frame(list_seasons(session)), as_of, options)
+    check_forecastable(
+        seasons_frame(list_seasons(session)), as_of, options, plans_frame(find_fields(session))
+    )
     report("loading telemetry and demand")
     data = load_chain_data(store, session, as_of - timedelta(days=options.history_days), as_of)
     report("yield model")
@@ -243,19 +249,29 @@ def run_chain(
     return forecast_as_of(data, as_of, trained, options, progress)
 
 
-def check_forecastable(seasons: pd.DataFrame, as_of: date, options: ChainOptions) -> None:
+def check_forecastable(
+    seasons: pd.DataFrame,
+    as_of: date,
+    options: ChainOptions,
+    plans: pd.DataFrame | None = None,
+) -> None:
     """Raise :class:`ChainError` naming the fix when the registry's seasons (``seasons_frame``)
-    cannot give a forecast as of ``as_of``: nothing in the ground or too little history."""
-    history, current = split_seasons(seasons, as_of)
-    _require_current(current, as_of)
+    and fields' plans (``plans_frame``) cannot give a forecast as of ``as_of``: no field
+    with a season in the ground or planned (:func:`seasons_to_forecast`), or too little
+    history."""
+    history, _ = split_seasons(seasons, as_of)
+    if plans is None:
+        plans = pd.DataFrame(columns=list(PLAN_COLUMNS))
+    _require_fields(seasons_to_forecast(seasons, plans, as_of), as_of)
     _require_history(history, as_of, options)
 
 
-def _require_current(current: pd.DataFrame, as_of: date) -> None:
-    if current.empty:
+def _require_fields(fields: pd.DataFrame, as_of: date) -> None:
+    if fields.empty:
         raise ChainError(
-            f"no field-season is in progress on {as_of}: import fields with a season planted "
-            "by then (agrimatch import fields), or pick an --as-of date within a season"
+            f"no field-season is in progress or planned on {as_of}: import fields with their "
+            "crop and planting date (agrimatch import fields), or pick an --as-of date within "
+            "the seasons the registry records"
         )
 
 
@@ -285,11 +301,11 @@ def forecast_as_of(
     ``progress`` is told each stage as it starts."""
     options = options or ChainOptions()
     data = data.until(as_of)
-    history, current = split_seasons(data.seasons, as_of)
-    _require_current(current, as_of)
+    history, _ = split_seasons(data.seasons, as_of)
+    fields = seasons_to_forecast(data.seasons, data.plans, as_of)
+    _require_fields(fields, as_of)
     report = progress or no_progress
     report("forecasting fields")
-    fields = pd.concat([current, planned_seasons(data.seasons, as_of, current)])
     if options.engine is None:
         forecasts = field_forecasts(data, fields, history, trained.model, as_of)
     else:
@@ -300,6 +316,9 @@ def forecast_as_of(
     result = outlook(forecasts, market)
     metrics = {
         "fields_forecast": float(len(forecasts)),
+        "fields_forecast_from_telemetry": float((forecasts["basis"] == BASIS_TELEMETRY).sum()),
+        "fields_not_sown": float((forecasts["basis"] == BASIS_NOT_SOWN).sum()),
+        "fields_sown_by_plan": float((forecasts["basis"] == BASIS_SOWN_PRIOR).sum()),
         "training_rows": trained.metrics.get("training_rows", float("nan")),
         "training_seasons": float(history["year"].nunique()),
         "in_sample_wape_p50": float(trained.metrics.get("wape_p50", float("nan"))),
@@ -360,6 +379,14 @@ def chain_market(
     )
 
 
+# What a field's yield forecast rests on (the forecasts' "basis" column).
+BASIS_TELEMETRY = "yield model on the season's telemetry so far"
+BASIS_SOWN_PRIOR = (
+    "sown by the field's plan, no telemetry yet: the crop's past yields here, widened"
+)
+BASIS_NOT_SOWN = "not sown yet: the crop's past yields here, widened"
+
+
 def field_forecasts(
     data: ChainData,
     fields: pd.DataFrame,
@@ -369,31 +396,45 @@ def field_forecasts(
     *,
     with_drivers: bool = True,
 ) -> pd.DataFrame:
-    """Per field-season: features as of ``as_of``, yield quantiles, drivers, harvest window.
+    """Per field-season: features as of ``as_of``, yield quantiles, drivers, harvest window,
+    and the ``basis`` the yield rests on.
 
     ``data`` is as known on ``as_of`` (:meth:`ChainData.until`); ``fields``
-    has FIELD_SEASON_COLUMNS. A field sown by ``as_of`` gets the model's
-    quantiles from its features; one still to be sown has no telemetry to
-    read, and gets its crop's past yields in the region
-    (:func:`~forecasting.economics.past_yield_quantiles`, no drivers; left
-    out when the region has none) and a harvest window projected from its
-    planting date. The result is what :func:`weekly_supply` takes.
+    has FIELD_SEASON_COLUMNS (and optionally ``basis`` from
+    :func:`~forecasting.chain_data.seasons_to_forecast`). A field sown by
+    ``as_of`` gets the model's quantiles from its features. One still to be
+    sown has no telemetry to read, nor has one sown only by its plan with no
+    telemetry since (the garlic of a season the registry does not record yet):
+    they get their crop's prior in the region (:func:`prior_yield_quantiles`,
+    no drivers; left out when the region has no past season of the crop) and a
+    harvest window projected from the planting date by the climatology. The
+    result is what :func:`weekly_supply` takes.
     """
     daily = data.daily
-    sown = fields[fields["planted_on"].map(lambda d: d <= as_of)]
-    to_sow = fields[fields["planted_on"].map(lambda d: d > as_of)]
+    planted = fields["planted_on"].map(lambda d: d <= as_of).to_numpy(dtype=bool)
+    by_plan = (
+        (fields["basis"] == BASIS_SOWN_PER_PLAN).to_numpy(dtype=bool)
+        if "basis" in fields
+        else np.zeros(len(fields), dtype=bool)
+    )
+    unobserved = planted & by_plan & ~_observed_since_planting(daily, fields)
+    sown = fields[planted & ~unobserved]
+    prior = fields[~planted | unobserved]
     features = field_features(
         daily, sown[list(FIELD_SEASON_COLUMNS)], as_of, history=recorded_history(daily, history)
     )
-    forecasts = features.copy()
+    forecasts = features.assign(basis=BASIS_TELEMETRY)
     if len(features):
         quantiles = model.predict_quantiles(features)
         for name in ("p10", "p50", "p90"):
             forecasts[f"yield_t_ha_{name}"] = quantiles[name].to_numpy()
-    if len(to_sow):
-        climatology = to_sow[list(FIELD_SEASON_COLUMNS)].merge(
-            past_yield_quantiles(history), on=["crop", "region"], how="inner"
+    if len(prior):
+        climatology = prior[list(FIELD_SEASON_COLUMNS)].merge(
+            prior_yield_quantiles(history), on=["crop", "region"], how="inner"
         )
+        climatology["basis"] = [
+            BASIS_NOT_SOWN if d > as_of else BASIS_SOWN_PRIOR for d in climatology["planted_on"]
+        ]
         forecasts = pd.concat(
             [forecasts, climatology.assign(as_of=as_of)], ignore_index=True
         ).reindex(columns=forecasts.columns.union(climatology.columns, sort=False))
@@ -401,13 +442,62 @@ def field_forecasts(
         # Nothing sown, nothing to attribute (and no rows for the model to predict).
         drivers = field_drivers(model, features) if len(features) else pd.DataFrame()
         forecasts["drivers"] = _drivers_by_field(drivers, forecasts)
-    regions = data.seasons.drop_duplicates("farm").set_index("farm")["region"]
+    # A farm known only by its fields' plans has no season to name its region.
+    places = pd.concat([data.seasons[["farm", "region"]], fields[["farm", "region"]]])
+    regions = places.drop_duplicates("farm").set_index("farm")["region"]
     daily_regions = daily.assign(region=daily["farm"].map(regions))
     climatologies = {
         (crop, region): gdd_climatology(daily_regions[daily_regions["region"] == region], crop)
         for crop, region in forecasts[["crop", "region"]].drop_duplicates().itertuples(index=False)
     }
     return harvest_windows(forecasts, climatologies)
+
+
+def _observed_since_planting(daily: pd.DataFrame, fields: pd.DataFrame) -> np.ndarray:
+    """Per row of ``fields``: whether ``daily`` holds a day of its field since planting."""
+    if daily.empty or fields.empty:
+        return np.zeros(len(fields), dtype=bool)
+    last_day = daily.groupby(["farm", "field"])["day"].max().to_dict()
+    return np.array(
+        [
+            (farm, fld) in last_day and last_day[(farm, fld)] >= planted
+            for farm, fld, planted in zip(
+                fields["farm"], fields["field"], fields["planted_on"], strict=True
+            )
+        ],
+        dtype=bool,
+    )
+
+
+def prior_yield_quantiles(history: pd.DataFrame) -> pd.DataFrame:
+    """Yield P10/P50/P90 per crop and region for a season with nothing observed yet.
+
+    The quantiles of the crop's recorded yields in the region
+    (:func:`~forecasting.economics.past_yield_quantiles`), their spread about
+    the median widened by ``sqrt(1 + 1/n)`` for ``n`` recorded seasons (years):
+    a next season is a new draw, and a few seasons give its distribution only
+    roughly — the normal prediction interval's correction. P10 stays at or
+    above zero, and P90 at or below the crop's potential or the best yield
+    recorded in the region, whichever is higher.
+    """
+    quantiles = past_yield_quantiles(history)
+    if quantiles.empty:
+        return quantiles
+    past = history.groupby(["crop", "region"])
+    seen = pd.concat(
+        [past["year"].nunique().rename("seasons"), past["yield_t_ha"].max().rename("best")],
+        axis=1,
+    )
+    quantiles = quantiles.merge(seen.reset_index(), on=["crop", "region"])
+    widen = np.sqrt(1.0 + 1.0 / quantiles.pop("seasons").to_numpy(dtype=float))
+    p10, p50, p90 = (
+        quantiles[f"yield_t_ha_{q}"].to_numpy(dtype=float) for q in ("p10", "p50", "p90")
+    )
+    potential = np.array([CROPS[c].potential_yield_t_ha for c in quantiles["crop"]])
+    ceiling = np.maximum(potential, quantiles.pop("best").to_numpy(dtype=float))
+    quantiles["yield_t_ha_p10"] = np.maximum(p50 - (p50 - p10) * widen, 0.0)
+    quantiles["yield_t_ha_p90"] = np.minimum(p50 + (p90 - p50) * widen, ceiling)
+    return quantiles
 
 
 def demand_horizon_weeks(forecasts: pd.DataFrame, origin: date, minimum_weeks: int) -> int:

@@ -106,6 +106,8 @@ def chain_what_if(
     outlook is the what-if's baseline, and its market (demand forecast, prices,
     platforms, campaign history) the changed plan's too. Saved nowhere.
     """
-    plan = baseline.forecasts[list(FIELD_SEASON_COLUMNS)].reset_index(drop=True)
+    # The basis travels with the plan: a field sown only by its plan keeps its prior.
+    columns = [*FIELD_SEASON_COLUMNS, *(["basis"] if "basis" in baseline.forecasts else [])]
+    plan = baseline.forecasts[columns].reset_index(drop=True)
     model = chain_field_model(data, as_of, trained)
     return what_if(plan, change, model, baseline.market, baseline=baseline.outlook())

@@ -24,7 +24,7 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from agrimatch.registry.models import JobRun
-from agrimatch.registry.repository import list_seasons
+from agrimatch.registry.repository import find_fields, list_seasons
 from agrimatch.store import TelemetryStore
 from forecasting.chain import (
     ChainOptions,
@@ -40,8 +40,9 @@ from forecasting.chain import (
 from forecasting.chain_data import (
     ChainData,
     load_chain_data,
-    planned_seasons,
+    plans_frame,
     seasons_frame,
+    seasons_to_forecast,
     split_seasons,
 )
 from forecasting.chain_whatif import chain_what_if, weather_shift
@@ -92,7 +93,7 @@ class ForecastService:
     def check_forecast(self, as_of: date) -> None:
         """Raise :class:`~forecasting.errors.ChainError` naming the fix when the registry
         alone shows that a forecast as of ``as_of`` cannot run. Reads no telemetry."""
-        check_forecastable(self._seasons(), as_of, self.options)
+        check_forecastable(self._seasons(), as_of, self.options, self._plans())
 
     def run_forecast(self, as_of: date, progress: Progress | None = None) -> ForecastRun:
         """The forecast chain as of ``as_of`` as a recorded job, its results saved with it
@@ -119,10 +120,9 @@ class ForecastService:
         the plan as of ``as_of`` (a crop no field grows, an unknown field or weather)."""
         if change.weather is not None:
             weather_shift(change.weather)
-        seasons = self._seasons()
-        check_forecastable(seasons, as_of, self.options)
-        _, current = split_seasons(seasons, as_of)
-        plan = pd.concat([current, planned_seasons(seasons, as_of, current)])
+        seasons, plans = self._seasons(), self._plans()
+        check_forecastable(seasons, as_of, self.options, plans)
+        plan = seasons_to_forecast(seasons, plans, as_of)
         try:
             apply_plan_change(plan[list(FIELD_SEASON_COLUMNS)], change)
         except ValueError as exc:
@@ -176,6 +176,10 @@ class ForecastService:
     def _seasons(self) -> pd.DataFrame:
         with self.sessions() as session:
             return seasons_frame(list_seasons(session))
+
+    def _plans(self) -> pd.DataFrame:
+        with self.sessions() as session:
+            return plans_frame(find_fields(session))
 
     def _forecast_job(
         self, results: list[ChainResult] | None = None, progress: Progress | None = None
