@@ -17,6 +17,12 @@ from dataclasses import dataclass
 STATION_RADIUS_KM = 250.0  # a farm this close to a station takes its climate
 
 
+def in_china_box(lat: float, lon: float) -> bool:
+    """Whether a place lies where the generic climate is fitted (China: 70-135 E, 15-55 N);
+    elsewhere it is a rough guess."""
+    return 70.0 < lon < 135.0 and 15.0 < lat < 55.0
+
+
 @dataclass(frozen=True, slots=True)
 class StationPlace:
     key: str

@@ -30,7 +30,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from agrimatch.agronomy import CROPS, SOILS
 from agrimatch.agronomy.seasons import planting_date
-from agrimatch.climate_stations import STATION_RADIUS_KM, nearest_station
+from agrimatch.climate_stations import STATION_RADIUS_KM, in_china_box, nearest_station
 from agrimatch.contract.topics import ID_RE
 from agrimatch.weather_table import WeatherFileError, read_weather_table
 
@@ -85,13 +85,16 @@ class ClimateFallback:
     nearest_station: str
     distance_km: float
 
+    calibrated: bool = True  # inside China, where the generic climate is fitted
+
     def message(self) -> str:
+        rough = "" if self.calibrated else " (fitted for China: elsewhere a rough guess)"
         return (
             f"region {self.region!r} ({self.name}) is {self.distance_km:,.0f} km from the "
             f"nearest climate station ({self.nearest_station}; stations reach "
             f"{STATION_RADIUS_KM:.0f} km): it gets a generic climate estimated from its "
-            "latitude, longitude and elevation. For its real weather give the region a daily "
-            'weather file, weather_file = "path/to/weather.txt" (relative to the scenario; '
+            f"latitude, longitude and elevation{rough}. For its real weather give the region "
+            'a daily weather file, weather_file = "path/to/weather.txt" (relative to the scenario; '
             "AquaCrop's format: Day Month Year Tmin(C) Tmax(C) Prcp(mm) Et0(mm))"
         )
 
@@ -252,7 +255,8 @@ class Scenario(_Model):
         for region in self.regions:
             station, km = nearest_station(region.lat, region.lon)
             if region.weather_file is None and km > STATION_RADIUS_KM:
-                out.append(ClimateFallback(region.id, region.name, station.name, km))
+                calibrated = in_china_box(region.lat, region.lon)
+                out.append(ClimateFallback(region.id, region.name, station.name, km, calibrated))
         return tuple(out)
 
     def weather_days_needed(

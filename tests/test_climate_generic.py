@@ -127,6 +127,14 @@ def test_a_region_falling_back_to_the_generic_climate_is_named_with_the_fix(capl
     assert "generic climate" in message and "weather_file" in message
 
 
+def test_outside_china_the_warning_says_the_guess_is_rough():
+    elsewhere = OASIS.replace("lat = 41.0", "lat = 52.2").replace("lon = 83.0", "lon = 0.1")
+    (fallback,) = parse_scenario(elsewhere, "cambridge.toml").climate_fallbacks
+    assert not fallback.calibrated and "elsewhere a rough guess" in fallback.message()
+    (oasis,) = parse_scenario(OASIS, "oasis.toml").climate_fallbacks
+    assert oasis.calibrated and "rough guess" not in oasis.message()
+
+
 @pytest.mark.parametrize("name", shipped_scenarios())
 def test_shipped_scenarios_have_station_climates(name):
     assert load_scenario(name).climate_fallbacks == ()

@@ -23,7 +23,12 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
-from agrimatch.climate_stations import STATION_PLACES, STATION_RADIUS_KM, distance_km
+from agrimatch.climate_stations import (
+    STATION_PLACES,
+    STATION_RADIUS_KM,
+    distance_km,
+    in_china_box,
+)
 from agrimatch.weather_table import WeatherTable, read_weather_table
 
 _DAYS_IN_MONTH = (31, 28.25, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -227,10 +232,10 @@ def generic_climate(lat: float, lon: float, elevation_m: float) -> Climate:
     are in tests/test_climate_generic.py): every one is reproduced within
     2.5 C. Left out of the fit in turn, January is within 2 C at 10 of them and
     3.4-4.9 C off at Beijing, Kunming, Kashgar, Chengdu, Guangzhou and Harbin;
-    July within 3 C except Guangzhou (4.7 C). Outside 70-135 E it
+    July within 3 C except Guangzhou (4.7 C). Outside China (70-135 E, 15-55 N) it
     is a rough guess (no dryness, no shelter).
     """
-    in_china = 70.0 < lon < 135.0
+    in_china = in_china_box(lat, lon)
     dry = min(1.0, max(0.0, _hu_line_km(lat, lon) / 1000.0)) if in_china else 0.3
     shelter = min(1.0, max(0.0, (112.0 - lon) / 8.0)) if in_china else 0.0
     north = abs(lat) - 23.0
