@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -94,10 +94,18 @@ class Settings(BaseSettings):
     ingest_metrics_host: str = Field(
         default="127.0.0.1", description="Address the ingest metrics port binds (0.0.0.0: all)"
     )
+    ingest_subscription: Literal["plain", "shared"] = Field(
+        default="plain",
+        description="plain: one ingest replica on agrimatch/v1/+/+/+/telemetry (the broker "
+        "keeps queueing for it across its own restart); shared: $share/ingest/... for N "
+        "replicas splitting the load (Mosquitto 2.0 drops packs published between its "
+        "restart and the replicas' return: docs/reliability.md)",
+    )
     ingest_check_place: bool = Field(
-        default=False,
+        default=True,
         description="Dead-letter telemetry of devices the registry lacks (unknown_device) "
-        "or has on another farm/field (wrong_place); needs the registry",
+        "or has on another farm/field (wrong_place); reads the registry "
+        "(AGRIMATCH_DATABASE_URL), cached per device; `agrimatch sim` registers its fleet",
     )
     ingest_place_cache_s: float = Field(
         default=60.0, gt=0, le=86_400, description="How long ingest trusts a registry answer"

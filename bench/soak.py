@@ -33,7 +33,8 @@ from agrimatch.contract.telemetry import Reading, encode_telemetry
 from agrimatch.contract.topics import DeviceAddress
 from agrimatch.mqtt import MqttEndpoint, make_paho_client
 from agrimatch.store.influx import InfluxStore
-from tests.faults.load import IngestProcess
+from firmware_sim import DeviceSpec
+from tests.faults.load import IngestProcess, registry_for
 from tests.services import InfluxServer, MosquittoServer
 
 DATABASE = "soak"
@@ -60,10 +61,7 @@ class Fleet:
 
     def __init__(self, endpoint: MqttEndpoint, rate: float, devices: int) -> None:
         self.rate = rate
-        self.addresses = [
-            DeviceAddress(f"farm-{d % 5}", f"field-{d % 11}", f"soak-{d:04d}")
-            for d in range(devices)
-        ]
+        self.addresses = self.addresses_for(devices)
         self.sent = 0
         self._start_ms = int((time.time() - 2 * 86400) * 1000)
         self._stop = threading.Event()
@@ -72,6 +70,13 @@ class Fleet:
         self.client.connect(endpoint.host, endpoint.port)
         self.client.loop_start()
         self._thread = threading.Thread(target=self._run, name="soak-fleet", daemon=True)
+
+    @staticmethod
+    def addresses_for(devices: int) -> list[DeviceAddress]:
+        return [
+            DeviceAddress(f"farm-{d % 5}", f"field-{d % 11}", f"soak-{d:04d}")
+            for d in range(devices)
+        ]
 
     def _run(self) -> None:
         started = time.monotonic()
@@ -112,6 +117,14 @@ class Fleet:
         self.client.loop_stop()
 
 
+def specs_of(addresses: list[DeviceAddress]) -> list[DeviceSpec]:
+    """The soak's devices as the registry needs them (ingest checks every device's place)."""
+    return [
+        DeviceSpec(address, interval_s=60.0, phase_s=0.0, lat=34.72, lon=113.98, region="soak")
+        for address in addresses
+    ]
+
+
 def count_points(influx: InfluxServer) -> int:
     query = "SELECT count(air_rh) FROM telemetry WHERE device =~ /^soak-[0-9]/"
     answer = httpx.get(f"{influx.url}/query", params={"db": DATABASE, "q": query}, timeout=60)
@@ -132,7 +145,9 @@ def main() -> None:
     influx = InfluxServer(root / "influxdb")
     broker.start()
     influx.start()
-    ingest = IngestProcess(broker, influx, DATABASE, "ingest-soak")
+    fleet_addresses = Fleet.addresses_for(options.devices)
+    registry = registry_for(root, specs_of([*fleet_addresses, PROBE]))
+    ingest = IngestProcess(broker, influx, DATABASE, "ingest-soak", registry_url=registry)
     store = InfluxStore(influx.url, DATABASE)
     samples: list[Sample] = []
     try:

@@ -22,6 +22,17 @@ It never stalls silently:
   broker is retried for as long as it takes (the session keeps the
   messages), logged on each attempt and visible as ``connected 0``.
 
+One replica (the default) subscribes ``agrimatch/v1/+/+/+/telemetry``
+plainly: its persistent session keeps that subscription through a broker
+restart (Mosquitto restores it from its persistence file), so a pack
+published before ingest is back is queued for it, not dropped. N replicas
+use the shared subscription ``$share/ingest/...`` (``shared``): Mosquitto
+2.0 does not restore a session's shared subscription at restart, so packs
+published between the broker's return and the replicas' re-subscription
+reach nobody (docs/reliability.md has the figures). Ingest subscribes on
+every connect, session present or not, and refuses to run on a subscription
+the broker refused.
+
 A replica's persistent session outlives it by ``session_expiry_s`` and,
 on the shared subscription, goes on taking its share of the messages in
 that time. :meth:`MqttIngest.retire` ends such a session for good: it
@@ -61,7 +72,9 @@ share of the messages away from the others for longer."""
 @dataclass(frozen=True, slots=True)
 class IngestOptions:
     client_id: str = "agrimatch-ingest"
-    shared: bool = True  # $share/ingest/...: N replicas split the load (not on amqtt)
+    # $share/ingest/...: N replicas split the load (not on amqtt). Off for one replica:
+    # only a plain subscription survives a Mosquitto restart with the session.
+    shared: bool = False
     # A persistent session keeps messages while ingest is down. Off only for
     # throw-away consumers (the demo): an abandoned persistent session in the
     # shared group would go on taking its share of messages until it expires.
@@ -152,6 +165,7 @@ class MqttIngest:
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
         self._client.reconnect_delay_set(1, 30)
 
     @property
@@ -302,6 +316,9 @@ class MqttIngest:
     def _subscription(self) -> str:
         return INGEST_SHARED_SUBSCRIPTION if self._options.shared else TELEMETRY_SUBSCRIPTION
 
+    def _other_subscription(self) -> str:
+        return TELEMETRY_SUBSCRIPTION if self._options.shared else INGEST_SHARED_SUBSCRIPTION
+
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
@@ -321,19 +338,42 @@ class MqttIngest:
             # Nothing new is routed to a retiring session; what it holds still comes.
             self._session_present = bool(flags.session_present)
             client.unsubscribe(topic)
-        elif self._endpoint.protocol == "5":
-            client.subscribe(topic, options=SubscribeOptions(qos=1))
         else:
-            client.subscribe(topic, qos=1)
+            # Always, also with the session present: Mosquitto 2.0 restores a session's
+            # plain subscriptions after its restart but not its shared ones.
+            if self._endpoint.protocol == "5":
+                client.subscribe(topic, options=SubscribeOptions(qos=1))
+            else:
+                client.subscribe(topic, qos=1)
+            if flags.session_present:
+                # A session kept from a run in the other mode still holds that
+                # subscription: every pack would come twice. Dropped after ours is in
+                # place (the broker handles the two in order), so nothing falls between.
+                client.unsubscribe(self._other_subscription())
         self.metrics.set_connected(True)
         log.info(
-            "connected to the MQTT broker at %s as %r (session present: %s)",
+            "connected to the MQTT broker at %s as %r (session present: %s), subscribing %s",
             self._endpoint.display,
             self._options.client_id,
             flags.session_present,
+            topic,
         )
         self._connected.set()
         self._ever_connected.set()
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any
+    ) -> None:
+        refused = [r for r in reasons if getattr(r, "is_failure", False)]
+        if refused:
+            # Connected and subscribed to nothing would look alive and store nothing.
+            self._fail(
+                f"the MQTT broker refused ingest's subscription to {self._subscription()} "
+                f"({refused[0]}); allow its user to read that topic in the broker's ACL "
+                "(agrimatch devices provision writes it)"
+            )
+        else:
+            log.info("subscribed %s", self._subscription())
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         self.metrics.connect_failed()

@@ -24,6 +24,7 @@ from agrimatch.contract.sensors import FIELD_NODE_SENSORS
 from agrimatch.contract.telemetry import Reading
 from agrimatch.contract.topics import DeviceAddress
 from agrimatch.mqtt import MqttEndpoint, make_paho_client
+from agrimatch.registry import make_engine, migrate, session_factory
 from agrimatch.settings import Settings
 from firmware_sim import plan_fleet
 from tests.loadgen import (
@@ -53,7 +54,14 @@ def endpoint(broker) -> MqttEndpoint:
 
 
 def test_settings(**overrides) -> Settings:
-    base = {"ingest_linger_ms": 50, "ingest_retry_initial_s": 0.05, "ingest_retry_max_s": 0.5}
+    # These tests publish from made-up device ids no registry holds; the place check
+    # (on by default) has its own tests: test_ingest_places.py and the fault suite.
+    base = {
+        "ingest_linger_ms": 50,
+        "ingest_retry_initial_s": 0.05,
+        "ingest_retry_max_s": 0.5,
+        "ingest_check_place": False,
+    }
     return Settings(**(base | overrides))
 
 
@@ -83,11 +91,15 @@ def start_ingest(endpoint, influx_store):
 
 
 def test_every_reading_of_a_60_device_fleet_is_stored_exactly_once(
-    endpoint, influx_store, start_ingest
+    endpoint, influx_store, start_ingest, tmp_path
 ):
     # Start in the past so the accelerated run stays behind real time.
     clock = SimulatedClock(time.time() - 3 * 3600, speed=600)
-    ingest = start_ingest(clock=clock)
+    # The place check on, as by default: the fleet registers itself before publishing.
+    registry_url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    engine = make_engine(registry_url)
+    migrate(engine)
+    ingest = start_ingest(clock=clock, ingest_check_place=True, database_url=registry_url)
     ledger: dict[tuple[str, int], tuple[DeviceAddress, dict[str, float]]] = {}
     lock = threading.Lock()
 
@@ -105,7 +117,9 @@ def test_every_reading_of_a_60_device_fleet_is_stored_exactly_once(
         duration_s=1800,
         stop=threading.Event(),
         on_publish=on_publish,
+        registry=session_factory(engine),
     )
+    engine.dispose()
     assert stats.devices == 60
     devices_heard = {device for device, _ in ledger}
     assert len(devices_heard) == 60
@@ -114,6 +128,7 @@ def test_every_reading_of_a_60_device_fleet_is_stored_exactly_once(
     assert readings >= 60 * len(FIELD_NODE_SENSORS) * 10
     assert wait_until(lambda: ingest.metrics.snapshot().readings_stored >= readings, 60)
     assert_stored_exactly_once(influx_store, expected)
+    assert ingest.metrics.snapshot().dead_letters == 0
 
 
 @pytest.mark.faults
@@ -195,6 +210,7 @@ def _ingest_process(broker, influx_server, database: str) -> subprocess.Popen[by
         "AGRIMATCH_INGEST_LINGER_MS": "20",
         "AGRIMATCH_INGEST_BATCH_SIZE": "100",
         "AGRIMATCH_INGEST_STATS_INTERVAL_S": "1",
+        "AGRIMATCH_INGEST_CHECK_PLACE": "false",  # made-up device ids, no registry
     }
     return subprocess.Popen(
         [sys.executable, "-m", "agrimatch", "ingest"],
@@ -283,7 +299,7 @@ def test_ingest_reconnects_after_a_broker_restart_and_loses_nothing(
     assert_stored_exactly_once(influx_store, messages)
 
 
-def test_sim_command_publishes_birth_statuses_and_telemetry(broker, endpoint):
+def test_sim_command_publishes_birth_statuses_and_telemetry(broker, endpoint, tmp_path):
     seen: dict[str, list[bytes]] = {"status": [], "telemetry": []}
     watcher = make_paho_client(endpoint, "sim-watcher")
     watcher.on_message = lambda c, u, m: seen[m.topic.rsplit("/", 1)[1]].append(m.payload)
@@ -293,6 +309,7 @@ def test_sim_command_publishes_birth_statuses_and_telemetry(broker, endpoint):
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")}
         env["AGRIMATCH_MQTT_URL"] = broker.url
+        env["AGRIMATCH_DATA_DIR"] = str(tmp_path)  # where the sim registers its devices
         args = ["--devices", "3", "--speed", "600", "--interval", "60", "--duration", "1200"]
         result = subprocess.run(
             [sys.executable, "-m", "agrimatch", "sim", *args],
@@ -314,8 +331,8 @@ def test_sim_command_publishes_birth_statuses_and_telemetry(broker, endpoint):
 def test_two_ingest_replicas_split_the_shared_subscription_without_loss(
     endpoint, influx_store, start_ingest
 ):
-    first = start_ingest(client_id="ingest-a")
-    second = start_ingest(client_id="ingest-b")
+    first = start_ingest(client_id="ingest-a", ingest_subscription="shared")
+    second = start_ingest(client_id="ingest-b", ingest_subscription="shared")
     messages = make_messages(30, 20, time.time() - 4 * 3600)
     publisher = Publisher(endpoint)
     publisher.publish_all(messages)

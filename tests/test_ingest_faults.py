@@ -50,7 +50,14 @@ DEVICE_PASSWORD = "device-pw"
 
 
 def quick_settings(**overrides) -> Settings:
-    base = {"ingest_linger_ms": 50, "ingest_retry_initial_s": 0.05, "ingest_retry_max_s": 0.5}
+    # Made-up device ids no registry holds: the place check (on by default) is tested in
+    # test_ingest_places.py and the fault suite.
+    base = {
+        "ingest_linger_ms": 50,
+        "ingest_retry_initial_s": 0.05,
+        "ingest_retry_max_s": 0.5,
+        "ingest_check_place": False,
+    }
     return Settings(**(base | overrides))
 
 
@@ -58,7 +65,9 @@ def cli_env(**variables: str) -> dict[str, str]:
     """The environment of an ``agrimatch`` subprocess: no AGRIMATCH_* of ours, wide output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")}
     # Wide: rich must not wrap a message (a test reads it whole).
-    return env | {"COLUMNS": "400", "AGRIMATCH_INGEST_STATS_INTERVAL_S": "1"} | variables
+    # Place check off: made-up device ids, no registry (as quick_settings).
+    fixed = {"AGRIMATCH_INGEST_STATS_INTERVAL_S": "1", "AGRIMATCH_INGEST_CHECK_PLACE": "false"}
+    return env | {"COLUMNS": "400"} | fixed | variables
 
 
 def huge_file(tmp_path: Path) -> Path:

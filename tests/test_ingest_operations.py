@@ -42,7 +42,8 @@ def broker(tmp_path):
 
 def cli_env(**variables: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")}
-    return env | {"COLUMNS": "400"} | variables
+    # Place check off unless a test turns it on: most publish from made-up device ids.
+    return env | {"COLUMNS": "400", "AGRIMATCH_INGEST_CHECK_PLACE": "false"} | variables
 
 
 @contextmanager
@@ -127,7 +128,13 @@ def test_metrics_are_off_unless_a_port_is_set():
 
 
 def _ingest(endpoint, store, client_id):
-    settings = Settings(ingest_linger_ms=20, ingest_retry_initial_s=0.05, ingest_retry_max_s=0.5)
+    settings = Settings(
+        ingest_linger_ms=20,
+        ingest_retry_initial_s=0.05,
+        ingest_retry_max_s=0.5,
+        ingest_check_place=False,  # made-up device ids, no registry
+        ingest_subscription="shared",  # replicas splitting the load: what retiring is for
+    )
     service = build_ingest(settings, store, endpoint=endpoint, client_id=client_id)
     service.start()
     assert service.connected.wait(20), f"{client_id} did not connect"
@@ -169,6 +176,7 @@ def test_a_retired_replicas_session_gives_up_what_it_held_and_takes_no_more(brok
                 AGRIMATCH_MQTT_URL=broker.url,
                 AGRIMATCH_INFLUX_URL=influx_store.url,
                 AGRIMATCH_INFLUX_DB=influx_store.database,
+                AGRIMATCH_INGEST_SUBSCRIPTION="shared",
             ),
             capture_output=True,
             text=True,
@@ -196,14 +204,20 @@ def test_a_retired_replicas_session_gives_up_what_it_held_and_takes_no_more(brok
         staying.stop()
 
 
-def test_the_simulator_at_60x_and_a_separate_ingest_store_every_reading(broker, influx_store):
+def test_the_simulator_at_60x_and_a_separate_ingest_store_every_reading(
+    broker, influx_store, tmp_path
+):
     port = free_port()
+    # The place check as by default: the simulator registers its fleet in the registry
+    # (SQLite in the shared data dir) before publishing, so nothing is unknown_device.
     env = cli_env(
         AGRIMATCH_MQTT_URL=broker.url,
         AGRIMATCH_INFLUX_URL=influx_store.url,
         AGRIMATCH_INFLUX_DB=influx_store.database,
         AGRIMATCH_MQTT_CLIENT_ID="ingest-with-sim",
         AGRIMATCH_INGEST_METRICS_PORT=str(port),
+        AGRIMATCH_DATA_DIR=str(tmp_path),
+        AGRIMATCH_INGEST_CHECK_PLACE="true",
     )
     with ingest_process(env):
         assert wait_until(lambda: scrape(port).get("agrimatch_ingest_connected") == 1, 60)
@@ -211,7 +225,7 @@ def test_the_simulator_at_60x_and_a_separate_ingest_store_every_reading(broker, 
         sim = subprocess.run(
             [sys.executable, "-m", "agrimatch", "sim", "--scenario", "default", "--speed", "60",
              "--duration", "900"],
-            env=cli_env(AGRIMATCH_MQTT_URL=broker.url),
+            env=cli_env(AGRIMATCH_MQTT_URL=broker.url, AGRIMATCH_DATA_DIR=str(tmp_path)),
             capture_output=True,
             text=True,
             timeout=300,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -25,6 +25,7 @@ from agrimatch.clock import make_clock
 
 if TYPE_CHECKING:
     from agrimatch.settings import Settings
+    from firmware_sim import DeviceSpec
     from ingest.mqtt_consumer import MqttIngest
     from ingest.prometheus import MetricsServer
 
@@ -85,8 +86,12 @@ def ingest(
         str | None, typer.Option(help="MQTT client id (default AGRIMATCH_MQTT_CLIENT_ID)")
     ] = None,
     shared: Annotated[
-        bool, typer.Option(help="Use the shared subscription $share/ingest/... (N replicas)")
-    ] = True,
+        bool | None,
+        typer.Option(
+            help="Override AGRIMATCH_INGEST_SUBSCRIPTION: --shared for $share/ingest/... "
+            "(N replicas), --no-shared for the plain subscription (one replica)"
+        ),
+    ] = None,
     retire: Annotated[
         bool,
         typer.Option(
@@ -105,6 +110,8 @@ def ingest(
     for AGRIMATCH_INGEST_CONNECT_TIMEOUT_S, the store refuses for good (credentials),
     or the writer fails. AGRIMATCH_INGEST_METRICS_PORT serves Prometheus metrics.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from agrimatch.cli.preflight import require_data_dir, require_influx_credentials
     from agrimatch.cli.wiring import build_ingest, open_configured_store
 
@@ -116,12 +123,22 @@ def ingest(
             "(`agrimatch demo` runs an embedded one)"
         )
         raise typer.Exit(2)
-    if settings.influx_embedded:
-        require_data_dir(settings)
-    else:
+    if settings.influx_embedded or (settings.ingest_check_place and settings.database_url is None):
+        require_data_dir(settings)  # the embedded store, or the registry's SQLite file
+    if not settings.influx_embedded:
         require_influx_credentials(settings)
     store = open_configured_store(settings)
-    service = build_ingest(settings, store, client_id=client_id, shared=shared)
+    try:
+        service = build_ingest(settings, store, client_id=client_id, shared=shared)
+    except SQLAlchemyError as exc:  # only the place check opens the registry
+        store.close()
+        registry = settings.masked().get("database_url") or "SQLite in AGRIMATCH_DATA_DIR"
+        raise fail(
+            f"ingest checks each device's place in the registry and cannot open it at "
+            f"{registry} ({type(exc).__name__}): start it or fix AGRIMATCH_DATABASE_URL, "
+            "or set AGRIMATCH_INGEST_CHECK_PLACE=false",
+            1,
+        ) from None
     name = client_id or settings.mqtt_client_id
     if retire:
         try:
@@ -239,6 +256,8 @@ def sim(
     endpoint = require_broker(settings)
     stop = threading.Event()
     _stop_on_signals(stop)
+    # Before the clock starts: at --speed 600 a second of registering is 10 simulated minutes.
+    _register_fleet_or_exit(settings, specs)
     start = settings.clock_start.timestamp() if settings.clock_start else None
     clock = LiveClock(live_start(speed, duration) if start is None else start, speed)
     stats = run_fleet_until(endpoint, clock, specs, seed, duration, stop, realism=realism)
@@ -251,6 +270,35 @@ def sim(
             f"(reconnects: {stats.reconnects}); is it still running?",
             1,
         )
+
+
+def _register_fleet_or_exit(settings: Settings, specs: Sequence[DeviceSpec]) -> None:
+    """The fleet in the registry before its first pack: ingest's place check (on by
+    default) dead-letters devices the registry lacks. Exit 1 if it cannot be written."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from agrimatch.cli.fleet_wiring import register_fleet
+    from agrimatch.cli.preflight import require_data_dir
+    from agrimatch.cli.wiring import open_registry
+
+    if settings.database_url is None:
+        require_data_dir(settings)
+    try:
+        added = register_fleet(open_registry(settings), specs)
+    except SQLAlchemyError as exc:
+        registry = settings.masked().get("database_url") or "SQLite in AGRIMATCH_DATA_DIR"
+        raise fail(
+            f"the simulator registers its devices in the registry (ingest checks their "
+            f"place) and cannot write it at {registry} ({type(exc).__name__}): start it or "
+            "fix AGRIMATCH_DATABASE_URL",
+            1,
+        ) from None
+    logging.getLogger("agrimatch.sim").info(
+        "registry: %d device(s), %d field(s), %d farm(s) added (the rest were there)",
+        added.devices,
+        added.fields,
+        added.farms,
+    )
 
 
 def _scenario_or_exit(load: Callable[[], T]) -> T:

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from agrimatch.cli.fleet_wiring import run_fleet_until
-from agrimatch.cli.wiring import build_ingest
+from agrimatch.cli.wiring import build_ingest, open_registry
 from agrimatch.clock import SimulatedClock, to_datetime
 from agrimatch.contract.telemetry import Reading
 from agrimatch.contract.topics import DeviceAddress
@@ -167,6 +167,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
         result: dict[str, FleetStats] = {}
 
         specs = plan_from_scenario(options.scenario, interval_s=INTERVAL_S)
+        registry = open_registry(settings)
 
         def fleet() -> None:
             result["stats"] = run_fleet_until(
@@ -178,6 +179,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
                 stop,
                 on_publish=ledger.add,
                 realism=options.realism,
+                registry=registry,  # ingest's place check must know the fleet
             )
 
         fleet_thread = threading.Thread(target=fleet, name="fleet", daemon=True)
@@ -185,7 +187,9 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
         _show_progress(console, options, fleet_thread, ledger, service)
         garbage_sent = 0
         if options.garbage:
-            some_device = DeviceAddress("demo-farm", "demo-field", "demo-garbage")
+            # A registered device's topic: its garbage gets its own reasons, not the place
+            # check's unknown_device.
+            some_device = specs[0].address
             garbage_sent = _publish_garbage(endpoint, some_device, options.garbage)
         _wait_drained(service, ledger.readings, garbage_sent, timeout_s=30)
         sim_end = clock.now()

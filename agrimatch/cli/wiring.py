@@ -39,15 +39,16 @@ def build_ingest(
     endpoint: MqttEndpoint | None = None,
     clock: Clock | None = None,
     client_id: str | None = None,
-    shared: bool = True,
+    shared: bool | None = None,
     persistent: bool = True,
 ) -> MqttIngest:
-    """An MQTT ingest service on ``endpoint`` (default: AGRIMATCH_MQTT_URL) into ``store``."""
+    """An MQTT ingest service on ``endpoint`` (default: AGRIMATCH_MQTT_URL) into ``store``;
+    ``shared`` unset follows AGRIMATCH_INGEST_SUBSCRIPTION."""
     endpoint = endpoint or MqttEndpoint.from_settings(settings)
     clock = clock or RealClock()
     options = IngestOptions(
         client_id=client_id or settings.mqtt_client_id,
-        shared=shared,
+        shared=settings.ingest_subscription == "shared" if shared is None else shared,
         persistent=persistent,
         batch_size=settings.ingest_batch_size,
         linger_s=settings.ingest_linger_ms / 1000.0,

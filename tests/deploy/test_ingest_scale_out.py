@@ -65,6 +65,10 @@ def test_three_ingest_processes_split_the_fleet_with_nothing_lost_and_nothing_tw
                         "AGRIMATCH_INGEST_METRICS_HOST": LOCALHOST,
                         "AGRIMATCH_INGEST_LINGER_MS": "50",
                         "AGRIMATCH_INGEST_BATCH_SIZE": "200",
+                        # N replicas split the load on the shared subscription, as the
+                        # compose file's replicas do (the default is one, plain).
+                        "AGRIMATCH_INGEST_SUBSCRIPTION": "shared",
+                        "AGRIMATCH_INGEST_CHECK_PLACE": "false",  # made-up ids, no registry
                     },
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -1,15 +1,21 @@
-"""Steady load and a real ``agrimatch ingest`` process for the fault suite.
+"""Steady load from the real fleet and a real ``agrimatch ingest`` process for the fault suite.
 
-The load is what a fleet of devices with store-and-forward does: QoS 1 packs at a
-steady rate, and whatever the broker never acknowledged (it was down) is sent
-again, so a loss the suite finds is ingest's or the broker's, never the
-publisher's. Messages are ``tests.loadgen.make_messages`` packs: each a distinct
-point with distinct values, so "stored exactly once" is checked value by value.
+The load is ``firmware_sim``'s fleet, the devices ``agrimatch sim`` runs: nodes
+planned by :func:`firmware_sim.plan_fleet`, each its own MQTT client sampling
+its sensors on its schedule and publishing QoS 1 SenML packs through its
+store-and-forward outbox (a pack leaves it only on PUBACK; what the broker did
+not acknowledge is sent again after a reconnect). So a loss the suite finds is
+ingest's or the broker's, never the publisher's. The fleet is registered in a
+registry of its own, which ingest checks every device's place against (the
+default). Only the sample interval is compressed: ``DEVICES`` nodes at
+``RATE_PER_S`` packs/s in all; the sample times are six hours back, on a clock
+running at real speed, so ingest takes them as recent.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -19,35 +25,71 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
-import paho.mqtt.client as paho
+from sqlalchemy.orm import Session, sessionmaker
 
+from agrimatch.cli.fleet_wiring import register_fleet, run_fleet_until
+from agrimatch.contract.telemetry import Reading
+from agrimatch.contract.topics import DeviceAddress
 from agrimatch.mqtt import MqttEndpoint, make_paho_client
-from tests.loadgen import Sent, make_messages, wait_until
+from agrimatch.registry import make_engine, migrate, session_factory
+from agrimatch.store import TelemetryStore
+from firmware_sim import DeviceSpec, FleetStats, plan_fleet
+from firmware_sim.live_clock import LiveClock
+from tests.loadgen import all_points, wait_until
 from tests.services import InfluxServer, MosquittoServer, free_port
 
-# 100 packs/s (300 readings/s) for 20 s: about the rate of 6,000 devices at one pack a
-# minute, and long enough for a fault in the middle of it to meet a batch in flight.
+# 100 packs/s for 20 s: about the rate of 6,000 devices at one pack a minute, and long
+# enough for a fault in the middle of it to meet a batch in flight.
 RATE_PER_S = 100.0
 DURATION_S = 20.0
 DEVICES = 40
+SEED = 7
+HOURS_BACK = 6.0
 
 
-def steady_messages(rate_per_s: float = RATE_PER_S, duration_s: float = DURATION_S) -> list[Sent]:
-    """``rate × duration`` packs from ``DEVICES`` devices, sampled in the last hours."""
-    per_device = max(1, round(rate_per_s * duration_s / DEVICES))
-    return make_messages(DEVICES, per_device, time.time() - 6 * 3600)
+def fleet_specs(devices: int = DEVICES, rate_per_s: float = RATE_PER_S) -> list[DeviceSpec]:
+    """The load's devices: ``plan_fleet`` with the interval that gives ``rate_per_s``."""
+    return plan_fleet(devices, SEED, interval_s=devices / rate_per_s)
+
+
+def expected_packs(specs: list[DeviceSpec], duration_s: float) -> int:
+    """Packs a run of ``duration_s`` samples (each node samples its grid in the window)."""
+    return sum(math.ceil(duration_s / spec.interval_s) for spec in specs)
+
+
+def registry_for(root: Path, specs: list[DeviceSpec]) -> str:
+    """A SQLite registry in ``root`` holding the fleet (as ``agrimatch sim`` registers it)."""
+    url = f"sqlite:///{root / 'registry.sqlite'}"
+    engine = make_engine(url)
+    migrate(engine)
+    sessions: sessionmaker[Session] = session_factory(engine)
+    register_fleet(sessions, specs)
+    engine.dispose()
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One pack the broker acknowledged: where from, its sample time, its values."""
+
+    address: DeviceAddress
+    time_ms: int
+    values: dict[str, float]
 
 
 @dataclass
 class LoadReport:
-    """What the load sent: packs, how many were sent again, and the rate it held."""
+    """What the load sent: packs acknowledged, how many waited in the outbox and were
+    sent after a reconnect, the rate it held, packs never acknowledged."""
 
     sent: int = 0
     resent: int = 0
     elapsed_s: float = 0.0
     unacknowledged: int = 0
+    reconnects: int = 0
 
     @property
     def rate_per_s(self) -> float:
@@ -55,102 +97,109 @@ class LoadReport:
 
 
 class SteadyLoad:
-    """Publishes ``messages`` at ``rate_per_s`` in a thread; garbage may be slipped in.
+    """The fleet of ``specs`` running ``duration_s`` in a thread; garbage may be slipped in.
 
-    ``inject(topic, payload)`` queues a bad message to go out between good ones.
-    ``join()`` waits for the end, then resends every pack the broker did not
-    acknowledge (a device's store-and-forward) until all are, within a bound.
+    ``inject(topic, payload)`` publishes a bad message (QoS 1) from a client of its
+    own, between the fleet's packs. ``join()`` waits for the fleet to end: its
+    nodes flush their outboxes before they stop.
     """
 
     def __init__(
-        self, endpoint: MqttEndpoint, messages: list[Sent], rate_per_s: float = RATE_PER_S
+        self,
+        endpoint: MqttEndpoint,
+        specs: list[DeviceSpec],
+        duration_s: float = DURATION_S,
     ) -> None:
         self.endpoint = endpoint
-        self.messages = messages
-        self.rate_per_s = rate_per_s
+        self.specs = specs
+        self.duration_s = duration_s
+        self.expected = expected_packs(specs, duration_s)
         self.report = LoadReport()
-        self._acked: set[int] = set()
-        self._mid_of: dict[int, int] = {}  # mid -> index in messages
-        self._lock = threading.Lock()
-        self._early: set[int] = set()
-        self._injected: list[tuple[str, bytes]] = []
-        self.client = make_paho_client(endpoint, f"fleet-{uuid.uuid4().hex[:8]}")
-        self.client.max_queued_messages_set(0)
-        self.client.reconnect_delay_set(1, 2)
-        self.client.on_publish = self._on_publish
-        self.client.connect(endpoint.host, endpoint.port)
-        self.client.loop_start()
+        self.messages: list[Sent] = []  # acknowledged packs, in PUBACK order
+        self._stats: FleetStats | None = None
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._clock = LiveClock(time.time() - HOURS_BACK * 3600, 1.0)
+        self.injector = make_paho_client(endpoint, f"garbage-{uuid.uuid4().hex[:8]}")
+        self.injector.reconnect_delay_set(1, 2)
+        self.injector.connect(endpoint.host, endpoint.port)
+        self.injector.loop_start()
         self._thread = threading.Thread(target=self._run, name="steady-load", daemon=True)
-        self.progress = 0  # packs handed to the client so far
 
-    def _on_publish(self, client: paho.Client, userdata: object, mid: int, *rest: object) -> None:
-        # Runs in paho's thread while paho holds its own lock: take ours only briefly,
-        # and never publish while holding ours (the two locks would deadlock).
-        with self._lock:
-            index = self._mid_of.pop(mid, None)
-            if index is None:
-                self._early.add(mid)  # acknowledged before _send noted its mid
-            else:
-                self._acked.add(index)
+    @property
+    def progress(self) -> int:
+        """Packs acknowledged by the broker so far."""
+        return len(self.messages)
 
-    def _send(self, index: int) -> None:
-        message = self.messages[index]
-        # Queued in paho also while disconnected (rc NO_CONN): sent at reconnect.
-        info = self.client.publish(message.address.telemetry_topic, message.payload, qos=1)
-        with self._lock:
-            if info.mid in self._early:
-                self._early.discard(info.mid)
-                self._acked.add(index)
-            else:
-                self._mid_of[info.mid] = index
+    def _acked(self, address: DeviceAddress, readings: list[Reading]) -> None:
+        # In the fleet's event loop: list.append is atomic, no lock needed.
+        values = {r.sensor: r.value for r in readings}
+        self.messages.append(Sent(address, readings[0].time_ms, values))
 
     def inject(self, topic: str, payload: bytes) -> None:
-        with self._lock:
-            self._injected.append((topic, payload))
+        info = self.injector.publish(topic, payload, qos=1)
+        info.wait_for_publish(60)
 
     def start(self) -> SteadyLoad:
+        self._started = time.monotonic()
         self._thread.start()
         return self
 
     def _run(self) -> None:
-        started = time.monotonic()
-        for index in range(len(self.messages)):
-            # Paced against the start, not the last send: a stall is caught up, the
-            # mean rate holds.
-            due = started + index / self.rate_per_s
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self._send(index)
-            self.progress = index + 1
-            with self._lock:
-                injected, self._injected = self._injected, []
-            for topic, payload in injected:
-                self.client.publish(topic, payload, qos=1)
-        self.report.sent = len(self.messages)
-        self.report.elapsed_s = time.monotonic() - started
+        try:
+            self._stats = run_fleet_until(
+                self.endpoint,
+                self._clock,
+                self.specs,
+                SEED,
+                self.duration_s,
+                self._stop,
+                on_publish=self._acked,
+            )
+        except BaseException as exc:  # reported by join()
+            self._error = exc
 
     def join(self, timeout_s: float = 120.0) -> LoadReport:
-        """Wait for the load to end and every pack to be acknowledged by the broker."""
-        self._thread.join(timeout_s)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if wait_until(lambda: len(self._acked) == len(self.messages), 15, 0.2):
-                break
-            # Paho sends again at reconnect what it had in flight; a pack still not
-            # acknowledged after that is sent anew, as a device's store-and-forward
-            # would: harmless, the store keeps one point per series and time.
-            with self._lock:
-                missing = [i for i in range(len(self.messages)) if i not in self._acked]
-            for index in missing:
-                self._send(index)
-            self.report.resent += len(missing)
-        self.report.unacknowledged = len(self.messages) - len(self._acked)
+        """Wait for the fleet to end (nodes flush what they hold, within a bound)."""
+        self._thread.join(self.duration_s + timeout_s)
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join(30)
+        if self._error is not None:
+            raise AssertionError(f"the fleet failed: {self._error!r}") from self._error
+        stats = self._stats
+        assert stats is not None, "the fleet did not end"
+        self.report = LoadReport(
+            sent=stats.messages_sent,
+            resent=stats.replayed,
+            elapsed_s=time.monotonic() - self._started,
+            unacknowledged=stats.undelivered + stats.evicted,
+            reconnects=stats.reconnects,
+        )
         return self.report
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self._stop.set()
+        self._thread.join(30)
+        self.injector.disconnect()
+        self.injector.loop_stop()
+
+
+def assert_stored_exactly_once(store: TelemetryStore, sent: list[Sent]) -> None:
+    """Every acknowledged pack is in the store with its place and every value, once, and
+    the store holds nothing else (one point per device and sample time)."""
+    points = all_points(store)
+    by_key = {(p.tags["device"], p.time_ms): p for p in points}
+    assert len(by_key) == len(points), "a point is stored twice"
+    missing = [m for m in sent if (m.address.device, m.time_ms) not in by_key]
+    assert not missing, f"{len(missing)} of {len(sent)} packs lost, e.g. {missing[:3]}"
+    for m in sent:
+        point = by_key[(m.address.device, m.time_ms)]
+        assert (point.tags["farm"], point.tags["field"]) == (m.address.farm, m.address.field)
+        stored = {k: float(v) for k, v in point.fields.items()}
+        assert stored.keys() == m.values.keys(), (m, stored)
+        assert all(math.isclose(stored[k], v, rel_tol=1e-12) for k, v in m.values.items())
+    assert len(points) == len({(m.address.device, m.time_ms) for m in sent})
 
 
 class DeadLetterWatcher:
@@ -182,11 +231,20 @@ class IngestProcess:
     """``agrimatch ingest`` as an operator runs it, with its Prometheus port, restartable."""
 
     def __init__(
-        self, broker: MosquittoServer, influx: InfluxServer, database: str, client_id: str
+        self,
+        broker: MosquittoServer,
+        influx: InfluxServer,
+        database: str,
+        client_id: str,
+        *,
+        registry_url: str,
+        subscription: str = "plain",
     ) -> None:
         self.metrics_port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")} | {
             "AGRIMATCH_MQTT_URL": broker.url,
+            "AGRIMATCH_DATABASE_URL": registry_url,  # the place check reads it (default on)
+            "AGRIMATCH_INGEST_SUBSCRIPTION": subscription,
             "AGRIMATCH_INFLUX_URL": influx.url,
             "AGRIMATCH_INFLUX_DB": database,
             "AGRIMATCH_MQTT_CLIENT_ID": client_id,
@@ -254,6 +312,14 @@ class IngestProcess:
 
     def metric(self, name: str) -> float | None:
         return self.metrics().get(name)
+
+    def said(self, phrase: str) -> bool:
+        """Whether ingest's log holds ``phrase`` (the console log wraps long lines)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return False
+        return phrase in " ".join(text.split())
 
     def log_tail(self, lines: int = 30) -> str:
         try:
