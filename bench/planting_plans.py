@@ -16,6 +16,10 @@ market then go through the planting LP twice:
 Prints, per scenario and crop, the area now, under each plan, the change in percent,
 the model's price of today's plan under each anchoring and the observed price; then
 idle hectares and one-off costs. Run: ``.venv/bin/python bench/planting_plans.py``.
+
+``--rotation-days N`` also asks the default scenario's plan N days before and after
+its maize harvest ends (median field): next season's plan should cover the whole
+rotation, and barely move, whatever the date.
 """
 
 from __future__ import annotations
@@ -162,13 +166,59 @@ def _run(name: str, crop: str, scale: float, seasons: int, lead_days: int, root:
     engine.dispose()
 
 
+def _rotation(scale: float, seasons: int, days: int, root: Path) -> None:
+    """The default scenario's plan asked ``days`` before and after the maize harvest ends
+    (median field) in its last season: the crops it covers and its areas."""
+    store = EmbeddedStore(root / "telemetry.sqlite3")
+    engine = make_engine(f"sqlite:///{root / 'registry.sqlite3'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    scenario = load_scenario("default").scaled(scale)
+    options = BackfillOptions(seasons=seasons, interval_s=6 * 3600, realism=False)
+    backfill(scenario, store, sessions, StoreSink(store), options)
+    year = scenario.first_season + seasons - 1
+    with sessions() as session:
+        data = load_chain_data(store, session, date(year - 4, 1, 1), date(year + 2, 1, 1))
+    maize = data.seasons[(data.seasons["year"] == year) & (data.seasons["crop"] == "maize")]
+    ends = sorted(maize["harvest_end"])
+    end = ends[len(ends) // 2]
+    print(f"\n## default: the plan asked {days} days before and after the maize harvest ({end})")
+    for as_of in (end - timedelta(days=days), end + timedelta(days=days)):
+        with threadpool_limits(1):
+            result = forecast_as_of(data, as_of, train_yield_model(data, as_of))
+        if result.planting is None:
+            print(f"{as_of}: no plan ({result.planting_error})")
+            continue
+        regions = result.planting.regions
+        cells = [
+            f"{r.crop} {r.current_ha:.1f} -> {r.recommended_ha:.1f} ha "
+            f"({100 * r.change_ha / r.current_ha:+.1f} %)"
+            for r in regions.itertuples()
+        ]
+        print(f"{as_of}: " + "; ".join(cells))
+    store.close()
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.05)
     parser.add_argument("--seasons", type=int, default=3)
     parser.add_argument("--lead-days", type=int, default=60)
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
+    parser.add_argument(
+        "--rotation-days",
+        type=int,
+        default=0,
+        help="also ask the default scenario's plan this many days before and after its "
+        "maize harvest",
+    )
     args = parser.parse_args()
+    if args.rotation_days:
+        with tempfile.TemporaryDirectory() as tmp:
+            _rotation(args.scale, args.seasons, args.rotation_days, Path(tmp))
+        if not args.scenario:
+            return
     for name in args.scenario or list(SCENARIOS):
         with tempfile.TemporaryDirectory() as tmp:
             _run(name, SCENARIOS[name], args.scale, args.seasons, args.lead_days, Path(tmp))

@@ -54,7 +54,9 @@ the curve, so a poor year is partly made up by a higher price.
   the season's gain over ``perennial_horizon_years`` discounted at
   ``discount_rate`` (a cut whose season gain ``g`` makes ``g · annuity`` less
   than the removal cost is not made), so an orchard is not cut for one poor
-  season. The change limit bounds how far an orchard moves in any case;
+  season. An orchard's area moves by at most ``max_perennial_change_share``
+  of the farm's land a season (5 % by default: orchards are renewed a little
+  each year), and the reasons say when that binds;
 * idle land: every crop's total cost includes the land's rent (paid or
   imputed), which idle land still pays (``land_rent_cny_per_ha``); so land
   goes idle only when no crop covers its cost but the rent (or the one that
@@ -178,6 +180,10 @@ DEFAULT_LAND_RENT_CNY_PER_HA = 3_600.0
 # one price cycle of Chinese fruit and vegetables, and a rural lending rate).
 DEFAULT_PERENNIAL_HORIZON_YEARS = 5
 DEFAULT_DISCOUNT_RATE = 0.06
+# Orchards are renewed a little each year, not replanted in one: an orchard bearing for
+# 20-30 years is renewed at 3-5 % a year (estimate). So an orchard's area moves by at
+# most 5 % of the farm's land a season, whatever one season's prices say.
+DEFAULT_MAX_PERENNIAL_CHANGE_SHARE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +205,9 @@ class PlantingConstraints:
     keep_land_planted: bool = False  # True: no farm leaves more land idle than it does now
     perennial_horizon_years: int = DEFAULT_PERENNIAL_HORIZON_YEARS
     discount_rate: float = DEFAULT_DISCOUNT_RATE
+    # An orchard's area moves by at most this share of the farm's land a season, unless
+    # max_change_share_by_crop names the crop (see DEFAULT_MAX_PERENNIAL_CHANGE_SHARE).
+    max_perennial_change_share: float = DEFAULT_MAX_PERENNIAL_CHANGE_SHARE
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.switching_cost_share <= 10.0:
@@ -215,8 +224,22 @@ class PlantingConstraints:
             raise ValueError(
                 f"perennial_horizon_years must be >= 1, got {self.perennial_horizon_years}"
             )
+        if not 0.0 <= self.max_perennial_change_share <= 1.0:
+            raise ValueError(
+                "max_perennial_change_share must be within [0, 1], got "
+                f"{self.max_perennial_change_share}"
+            )
         if not 0.0 <= self.discount_rate < 1.0:
             raise ValueError(f"discount_rate must be within [0, 1), got {self.discount_rate}")
+
+    def change_share(self, crop: str, perennial: bool) -> float:
+        """The share of a farm's land ``crop``'s area may move by in a season."""
+        named = self.max_change_share_by_crop.get(crop)
+        if named is not None:
+            return float(named)
+        if perennial:
+            return min(self.max_change_share, self.max_perennial_change_share)
+        return self.max_change_share
 
     def switching_cost(self, economics: CropEconomics) -> float:
         """CNY per hectare ``economics.crop`` gains (an orchard's is its establishment)."""
@@ -676,7 +699,6 @@ class _Problem:
     ) -> pd.DataFrame:
         pair_index = {p: k for k, p in enumerate(self.pairs)}
         binding_all, reasons_all = [], []
-        share = self.constraints.max_change_share
         rent = self.constraints.land_rent_cny_per_ha
         idle_text = self._idle_reasons(table, value_per_ha, idle_after)
         moves = self._moves(table, value_per_ha, idle_after)
@@ -707,7 +729,7 @@ class _Problem:
                 reasons.append(reason)
             if name:
                 binding.append(name)
-            delta = self.constraints.max_change_share_by_crop.get(crop, share)
+            delta = self.constraints.change_share(crop, econ.perennial)
             if recommended >= row.ub - tol and row.ub < land - tol:
                 for name in str(row.ub_by).split(","):
                     binding.append(name)
@@ -1123,7 +1145,7 @@ def _variables(
         room = land_f - fixed_ha.get(farm, 0.0)
         for crop in sorted(crops_by_region.get(region, [])):
             cur = current.get((farm, crop), 0.0)
-            delta = constraints.max_change_share_by_crop.get(crop, constraints.max_change_share)
+            delta = constraints.change_share(crop, econ[(region, crop)].perennial)
             lb = max(0.0, cur - delta * land_f)
             limits = {"max_change_up": cur + delta * land_f, "land": room}
             rule = rules.get(crop)

@@ -102,6 +102,7 @@ def test_a_switching_cost_named_per_crop_overrides_the_share():
         ({"land_rent_cny_per_ha": -1.0}, "land_rent_cny_per_ha"),
         ({"perennial_horizon_years": 0}, "perennial_horizon_years"),
         ({"discount_rate": 1.5}, "discount_rate"),
+        ({"max_perennial_change_share": 2.0}, "max_perennial_change_share"),
     ],
 )
 def test_a_bad_cost_of_change_is_refused_by_name(kwargs, message):
@@ -147,12 +148,21 @@ def test_an_orchard_is_grubbed_when_the_loss_it_avoids_covers_the_removal_cost()
     current = _farms(2, {"fragrant_pear": 8.0, "maize": 2.0})
     economics = [_flat("fragrant_pear", -3_000.0, **PEAR), _flat("maize", 7_500.0)]
     plan = recommend_planting(current, economics)
-    assert _area(plan, "fragrant_pear") == pytest.approx(16.0 - 2 * 0.2 * 10.0)
+    # By at most 5 % of the farm's land a season (orchards are renewed, not replanted).
+    assert _area(plan, "fragrant_pear") == pytest.approx(16.0 - 2 * 0.05 * 10.0)
     assert all(
         any(r.startswith("grubbed: a hectare of fragrant_pear given to maize") for r in reasons)
         for reasons in _rows(plan, "fragrant_pear")["reasons"]
     )
-    assert plan.summary["removal_cost_cny"] == pytest.approx(4.0 * 7_500.0)
+    assert plan.summary["removal_cost_cny"] == pytest.approx(1.0 * 7_500.0)
+    assert all(
+        any("may shrink by at most 5% of the farm's land a season" in r for r in reasons)
+        for reasons in _rows(plan, "fragrant_pear")["reasons"]
+    )
+    wider = PlantingConstraints(max_perennial_change_share=0.2)
+    assert _area(recommend_planting(current, economics, wider), "fragrant_pear") == (
+        pytest.approx(16.0 - 2 * 0.2 * 10.0)
+    )
 
 
 def test_a_new_orchard_bears_nothing_next_season_so_a_high_price_does_not_plant_one():
