@@ -6,7 +6,12 @@ trained on the seasons harvested before the season's earliest evaluation
 date, then each field is forecast as of 90, 60 and 30 days before its own
 harvest peak (features from telemetry before that date only). Scores per
 lead, pooled over years: P50 WAPE of the model and the baselines, the
-model's pinball loss and P10–P90 coverage.
+model's pinball loss and P10–P90 coverage. The forecasts of the years already
+evaluated stand for the ones a running system would have stored: where enough
+of them were harvested before a later year's origin, they recalibrate its
+intervals as the chain's stored forecasts would
+(:func:`~forecasting.interval_calibration.calibrate_intervals`; the lead here is
+the true one); ``coverage_p10_p90_model`` is the model's own calibration alone.
 
 **Demand.** Origins every ``demand_origin_step_weeks`` weeks through the
 evaluation years; from each, the weekly demand model (fitted on the weeks up
@@ -57,6 +62,11 @@ from forecasting.demand_data import SERIES_KEYS, weekly
 from forecasting.demand_model import DemandQuantileModel
 from forecasting.features import FEATURE_COLUMNS, field_features, recorded_history
 from forecasting.frames import FIELD_SEASON_COLUMNS
+from forecasting.interval_calibration import (
+    STORED_RESIDUALS,
+    calibrate_intervals,
+    stored_residuals,
+)
 from forecasting.metrics import quantile_metrics, wape
 from forecasting.yield_model import YieldQuantileModel
 
@@ -204,7 +214,7 @@ def run_backtest(data: ChainData, options: BacktestOptions | None = None) -> Bac
 
 def yield_predictions(data: ChainData, years: list[int], options: BacktestOptions) -> pd.DataFrame:
     """Model and baseline forecasts of every field of ``years`` at each lead before its peak."""
-    rows = []
+    rows: list[pd.DataFrame] = []
     leads = options.leads_days
     for year in years:
         fields = _with_truth(data.seasons)
@@ -221,6 +231,7 @@ def yield_predictions(data: ChainData, years: list[int], options: BacktestOption
         regional = RegionalMeanBaseline().fit(X, y)
         last = LastSeasonBaseline().fit(X, y)
         past = recorded_history(known.daily, history)
+        residuals = stored_residuals(_as_stored(rows), history)
         for lead, snapshot in snapshots.items():
             at = fields.assign(snapshot=snapshot)
             at = at[at["snapshot"] > at["planted_on"]]
@@ -229,14 +240,27 @@ def yield_predictions(data: ChainData, years: list[int], options: BacktestOption
                     data.daily, group[list(FIELD_SEASON_COLUMNS)], day, history=past
                 )
                 quantiles = model.predict_quantiles(features)
+                calibrated = calibrate_intervals(
+                    features.assign(
+                        **{f"yield_t_ha_{q}": quantiles[q].to_numpy() for q in quantiles},
+                        harvest_p50=day + timedelta(days=lead),
+                    ),
+                    model,
+                    residuals,
+                    history,
+                    day,
+                )
                 rows.append(
                     group[["farm", "field", "region", "crop", "area_ha", "year"]].assign(
                         lead_days=lead,
                         as_of=day,
                         truth=group["yield_t_ha"].astype(float).to_numpy(),
-                        p10=quantiles["p10"].to_numpy(),
+                        p10=calibrated["yield_t_ha_p10"].to_numpy(),
                         p50=quantiles["p50"].to_numpy(),
-                        p90=quantiles["p90"].to_numpy(),
+                        p90=calibrated["yield_t_ha_p90"].to_numpy(),
+                        p10_model=quantiles["p10"].to_numpy(),
+                        p90_model=quantiles["p90"].to_numpy(),
+                        calibration=calibrated["calibration"].to_numpy(),
                         regional_mean=regional.predict(features),
                         last_season=last.predict(features),
                     )
@@ -244,6 +268,22 @@ def yield_predictions(data: ChainData, years: list[int], options: BacktestOption
     if not rows:
         raise ChainError("no season could be backtested: too few seasons before each")
     return pd.concat(rows, ignore_index=True)
+
+
+def _as_stored(rows: list[pd.DataFrame]) -> pd.DataFrame:
+    """Earlier years' backtest forecasts as the registry's stored forecasts
+    (:data:`~forecasting.interval_calibration.STORED_COLUMNS`)."""
+    if not rows:
+        return pd.DataFrame()
+    earlier = pd.concat(rows, ignore_index=True)
+    return earlier.rename(
+        columns={
+            "p10": "yield_t_ha_p10",
+            "p90": "yield_t_ha_p90",
+            "p10_model": "yield_t_ha_p10_model",
+            "p90_model": "yield_t_ha_p90_model",
+        }
+    )
 
 
 def yield_scores(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -263,9 +303,21 @@ def yield_scores(predictions: pd.DataFrame) -> pd.DataFrame:
                 "better_than_regional_mean": 1.0 - metrics["wape_p50"] / regional,
                 "pinball_mean": metrics["pinball_mean"],
                 "coverage_p10_p90": metrics["coverage_p10_p90"],
+                "coverage_p10_p90_model": _coverage(truth, group, "p10_model", "p90_model"),
+                "stored_calibrated_share": _share(group, "calibration", STORED_RESIDUALS),
             }
         )
     return pd.DataFrame(rows).sort_values("lead_days", ascending=False, ignore_index=True)
+
+
+def _coverage(truth: np.ndarray, group: pd.DataFrame, low: str, high: str) -> float:
+    if low not in group or high not in group:
+        return float("nan")
+    return float(np.mean((truth >= group[low].to_numpy()) & (truth <= group[high].to_numpy())))
+
+
+def _share(group: pd.DataFrame, column: str, value: str) -> float:
+    return float((group[column] == value).mean()) if column in group else float("nan")
 
 
 # --- demand --------------------------------------------------------------------------

@@ -45,8 +45,10 @@ from forecasting.drivers import field_drivers
 from forecasting.economics import past_yield_quantiles
 from forecasting.errors import ChainError
 from forecasting.features import FEATURE_COLUMNS, field_features, recorded_history
+from forecasting.forecast_records import stored_field_forecasts
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.harvest import gdd_climatology, harvest_windows
+from forecasting.interval_calibration import calibrate_intervals, stored_residuals
 from forecasting.metrics import quantile_metrics
 from forecasting.model_store import ModelStoreError, list_models, load_model, save_model
 from forecasting.planting import PlantingConstraints, PlantingPlan, Risk
@@ -246,7 +248,9 @@ def run_chain(
         if model_dir is not None
         else train_yield_model(data, as_of, options)
     )
-    return forecast_as_of(data, as_of, trained, options, progress)
+    # The forecasts stored for seasons harvested since calibrate today's intervals.
+    calibration_set = stored_field_forecasts(session, as_of)
+    return forecast_as_of(data, as_of, trained, options, progress, stored_forecasts=calibration_set)
 
 
 def check_forecastable(
@@ -295,10 +299,15 @@ def forecast_as_of(
     trained: TrainedYieldModel,
     options: ChainOptions | None = None,
     progress: Progress | None = None,
+    *,
+    stored_forecasts: pd.DataFrame | None = None,
 ) -> ChainResult:
     """Forecast, balance and recommend as of ``as_of`` from loaded data. Pure.
 
-    ``progress`` is told each stage as it starts."""
+    ``progress`` is told each stage as it starts. ``stored_forecasts``
+    (:func:`~forecasting.forecast_records.stored_field_forecasts`) recalibrate the
+    yield intervals where there are enough of them
+    (:func:`~forecasting.interval_calibration.calibrate_intervals`)."""
     options = options or ChainOptions()
     data = data.until(as_of)
     history, _ = split_seasons(data.seasons, as_of)
@@ -310,6 +319,14 @@ def forecast_as_of(
         forecasts = field_forecasts(data, fields, history, trained.model, as_of)
     else:
         forecasts = options.engine.field_forecasts(data, fields, history, trained.model, as_of)
+    residuals = stored_residuals(
+        pd.DataFrame() if stored_forecasts is None else stored_forecasts, history
+    )
+    # Rows not from the model rest on past yields (their basis says so).
+    from_model = (
+        (forecasts["basis"] == BASIS_TELEMETRY).to_numpy() if "basis" in forecasts else None
+    )
+    forecasts = calibrate_intervals(forecasts, trained.model, residuals, history, as_of, from_model)
     report("forecasting demand")
     market = chain_market(data, as_of, forecasts, options)
     report("balance and recommendations")

@@ -53,7 +53,15 @@ class Driver:
 
 @dataclass(frozen=True, slots=True)
 class FieldForecastResult:
-    """A field-season's yield quantiles (t/ha), harvest window and drivers."""
+    """A field-season's yield quantiles (t/ha), harvest window and drivers.
+
+    ``interval_trust`` is ``"ok"`` or ``"few_seasons"``: the P10-P90 rests on
+    ``training_seasons`` harvested seasons of the crop, fewer than the model needs to
+    calibrate it well. ``calibration`` says what calibrated it: ``"cross_validated"``
+    (the model's own held-out seasons), ``"stored_residuals"`` (the forecasts stored
+    for a harvested season at the same lead) or ``"past_yields"`` (not sown yet: the
+    crop's past yields in the region). All three None: stored before they were recorded.
+    """
 
     farm: str
     field: str
@@ -67,6 +75,9 @@ class FieldForecastResult:
     harvest_p50: date | None
     harvest_p90: date | None
     drivers: tuple[Driver, ...] = ()
+    interval_trust: str | None = None
+    training_seasons: int | None = None
+    calibration: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +238,7 @@ def save_results(session: Session, run_id: int, result: ChainResult) -> None:
             harvest_p50=row.harvest_p50,
             harvest_p90=row.harvest_p90,
             drivers_json=row.drivers,
+            **_interval_columns(row),
         )
         for row in result.forecasts.itertuples(index=False)
     )
@@ -260,6 +272,24 @@ def save_results(session: Session, run_id: int, result: ChainResult) -> None:
                 )
             )
     session.flush()
+
+
+def _interval_columns(row: Any) -> dict[str, Any]:
+    """A forecast row's trust and calibration columns (forecasting.interval_calibration);
+    None where the chain did not give them."""
+
+    def number(name: str) -> float | None:
+        value = getattr(row, name, None)
+        return None if value is None or pd.isna(value) else float(value)
+
+    seasons = number("training_seasons")
+    return {
+        "interval_trust": getattr(row, "interval_trust", None),
+        "training_seasons": None if seasons is None else int(seasons),
+        "calibration": getattr(row, "calibration", None),
+        "yield_t_ha_p10_model": number("yield_t_ha_p10_model"),
+        "yield_t_ha_p90_model": number("yield_t_ha_p90_model"),
+    }
 
 
 # Frames name ids as the domain does; the tables as foreign keys.
@@ -374,6 +404,9 @@ def read_results(session: Session, run: JobRun) -> ForecastResults:
             harvest_p50=f.harvest_p50,
             harvest_p90=f.harvest_p90,
             drivers=tuple(Driver(str(n), float(e)) for n, e in json.loads(f.drivers_json or "[]")),
+            interval_trust=f.interval_trust,
+            training_seasons=f.training_seasons,
+            calibration=f.calibration,
         )
         for f in session.scalars(
             select(FieldForecast)

@@ -28,6 +28,16 @@ fits the regressors on the rest only: five times cheaper, as well calibrated,
 but with the three or four seasons a region has it trains on one season less.
 With a single season in ``X`` the folds fall back to random rows.
 
+Two guards keep the interval honest when the history is short. Every quantile
+is clamped to what the crop can physically give (:meth:`ceiling_t_ha`): its
+catalog potential, times what the region's season has allowed so far (the
+heat and frost factor of the scale), times the best share of that the crop
+reached in training (at least 1: a well-managed field may beat the catalog).
+With two training seasons a conformal shift is the extreme of a handful of
+residuals, and garlic's P90 reached 94 t/ha against a potential of 22.
+And :meth:`interval_trust` says, per row, how many seasons of the crop the
+model learned from, ``"few_seasons"`` below :data:`MIN_TRUSTED_SEASONS`.
+
 Measured on simulated seasons (``tests/test_yield_model.py`` builds the same
 kind of data), training on the seasons before each of eight later seasons:
 the relative target halved the P50's WAPE when few seasons are known and cut
@@ -58,6 +68,13 @@ from forecasting.frames import FIELD_SEASON_COLUMNS
 
 Array = NDArray[np.float64]
 TARGET_COLUMN = "yield_t_ha"
+MIN_TRUSTED_SEASONS = 4
+"""Seasons of a crop the model must have learned from before its P10-P90 is called
+trustworthy. Cross-conformal shifts come from leave-seasons-out residuals: with two
+seasons each fold model learns one and is checked on the other, and the shift is an
+extreme of one season's weather; from four on, each fold learns from three."""
+TRUST_OK = "ok"
+TRUST_FEW_SEASONS = "few_seasons"
 # Columns of a features frame that are context, not numeric features: used when
 # ``feature_columns`` is None to pick "every other numeric column".
 _CONTEXT_COLUMNS = frozenset({*FIELD_SEASON_COLUMNS, "as_of", TARGET_COLUMN})
@@ -83,7 +100,9 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
     ``crop_corrections_`` (per crop with ``min_calibration_rows``), ``feature_columns_``,
     ``categorical_columns_``, ``quantiles_``, ``potential_t_ha_`` (catalog
     snapshot), ``feature_medians_`` (per crop, for drivers), ``crops_``,
-    ``training_window_`` (first, last season or None), ``n_train_``.
+    ``training_window_`` (first, last season or None), ``n_train_``,
+    ``crop_seasons_`` (seasons per crop in training), ``ceiling_ratio_`` (per crop, the
+    best yield in training as a share of the scale, at least 1).
     """
 
     def __init__(
@@ -174,6 +193,8 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
         self.crops_ = sorted({str(c) for c in frame["crop"]}) if "crop" in frame else []
         self.training_window_ = self._window(frame)
         self.n_train_ = len(frame)
+        self.crop_seasons_ = self._crop_seasons(frame)
+        self.ceiling_ratio_ = _ceiling_ratios(frame, relative)
         return self
 
     def _checked_quantiles(self) -> list[float]:
@@ -299,6 +320,15 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
         design = preprocessor.transform(frame)
         return np.column_stack([r.predict(design) for r in regressors])
 
+    def _crop_seasons(self, frame: pd.DataFrame) -> dict[str, int]:
+        column = self.season_column
+        if "crop" not in frame.columns:
+            return {}
+        if column is None or column not in frame.columns:
+            return {str(c): 1 for c in frame["crop"].unique()}
+        counts = frame.groupby(frame["crop"].astype(str))[column].nunique()
+        return {str(crop): int(n) for crop, n in counts.items()}
+
     def _window(self, frame: pd.DataFrame) -> tuple[int, int] | None:
         column = self.season_column
         if column is None or column not in frame.columns:
@@ -319,6 +349,8 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
         # the quantile loss worse (Chernozhukov et al. 2010).
         ordered = np.sort(shifted, axis=1)
         values = np.maximum(ordered, 0.0) * self._scale(frame)[:, None]
+        # Clamping every column at the same ceiling keeps them ordered.
+        values = np.minimum(values, self.ceiling_t_ha(frame)[:, None])
         return pd.DataFrame(
             values, index=frame.index, columns=[quantile_column(q) for q in self.quantiles_]
         )
@@ -331,6 +363,36 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
             for crop, own in self.crop_corrections_.items():
                 shifts[crops == crop] = own
         return shifts
+
+    def ceiling_t_ha(self, X: pd.DataFrame) -> Array:
+        """Per row, the most the crop can physically give (t/ha): the scale (the catalog's
+        potential times what heat and frost left of it, :meth:`_scale`) times the best
+        share of it the crop reached in training, at least 1. Infinite for an absolute
+        target (no potential to bound it)."""
+        frame = _as_frame(X)
+        if not self.relative_to_potential:
+            return np.full(len(frame), np.inf)
+        ratios = getattr(self, "ceiling_ratio_", {})
+        headroom = frame["crop"].astype(str).map(lambda c: ratios.get(c, 1.0)).to_numpy(float)
+        return self._scale(frame) * np.maximum(headroom, 1.0)
+
+    def interval_trust(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per row of ``X``: ``interval_trust`` (:data:`TRUST_OK`, or
+        :data:`TRUST_FEW_SEASONS` when the model learned fewer than
+        :data:`MIN_TRUSTED_SEASONS` seasons of the row's crop) and ``training_seasons``."""
+        frame = _as_frame(X)
+        seasons = getattr(self, "crop_seasons_", None)
+        if seasons is None:  # a model stored before seasons were counted: its window
+            window = getattr(self, "training_window_", None)
+            span = 0 if window is None else int(window[1]) - int(window[0]) + 1
+            counts = np.full(len(frame), span, dtype=int)
+        else:
+            crops = frame["crop"].astype(str) if "crop" in frame else pd.Series("", frame.index)
+            counts = crops.map(lambda c: seasons.get(c, 0)).to_numpy(int)
+        trust = np.where(counts >= MIN_TRUSTED_SEASONS, TRUST_OK, TRUST_FEW_SEASONS)
+        return pd.DataFrame(
+            {"interval_trust": trust, "training_seasons": counts}, index=frame.index
+        )
 
     def predict(self, X: pd.DataFrame) -> Array:
         """The P50 yield in t/ha per row of ``X``."""
@@ -348,11 +410,11 @@ def _shifts(residuals: Array, quantiles: Sequence[float]) -> Array:
     regressor has it: shifting it too was measured to change the P50's WAPE by < 0.3
     points, in either direction."""
     return np.array(
-        [0.0 if q == 0.5 else _conformal_shift(residuals[:, j], q) for j, q in enumerate(quantiles)]
+        [0.0 if q == 0.5 else conformal_shift(residuals[:, j], q) for j, q in enumerate(quantiles)]
     )
 
 
-def _conformal_shift(residuals: Array, quantile: float) -> float:
+def conformal_shift(residuals: Array, quantile: float) -> float:
     """The shift that makes ``ŷ_q + shift`` a ``q``-quantile on exchangeable new rows.
 
     The order statistic of split conformal prediction: the ``ceil((n + 1) q)``-th
@@ -368,6 +430,14 @@ def _conformal_shift(residuals: Array, quantile: float) -> float:
     else:
         rank = max(1, math.floor((n + 1) * quantile))
     return float(ordered[rank - 1])
+
+
+def _ceiling_ratios(frame: pd.DataFrame, relative: Array) -> dict[str, float]:
+    """Per crop, the highest training yield as a share of its row's scale, at least 1."""
+    if "crop" not in frame.columns:
+        return {}
+    best = pd.Series(relative, index=frame.index).groupby(frame["crop"].astype(str)).max()
+    return {str(crop): max(1.0, float(ratio)) for crop, ratio in best.items()}
 
 
 def _medians_by_crop(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

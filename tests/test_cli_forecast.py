@@ -35,6 +35,8 @@ def test_forecast_run_prints_the_answer_campaigns_planting_and_supply(ran):
     assert "campaigns to organise, by date" in ran.stdout
     assert "farms that change" in ran.stdout
     assert "supply vs demand per week" in ran.stdout
+    # Two harvested seasons behind the model: its yield intervals are flagged as rough.
+    assert "rests on too few harvested seasons" in ran.stdout and "rough" in ran.stdout
 
 
 def test_forecast_show_json_holds_the_whole_run(ran):
@@ -47,6 +49,13 @@ def test_forecast_show_json_holds_the_whole_run(ran):
     assert all(c["value_saved_cny"] > 0 and c["reasons"] for c in body["campaigns"])
     assert body["planting"] and all(p["farms"] for p in body["planting"])
     assert body["supply"] and body["balance"] and body["demand"]
+    sown = [f for f in body["fields"] if f["calibration"] != "past_yields"]
+    assert sown and all(f["interval_trust"] == "few_seasons" for f in sown)
+    assert {f["training_seasons"] for f in sown} == {2}
+    # No forecast was stored for a harvested season: the model's own calibration.
+    assert {f["calibration"] for f in sown} == {"cross_validated"}
+    shown = CliRunner().invoke(app, ["forecast", "show", "--as-of", AS_OF])
+    assert "rests on too few harvested seasons" in shown.stdout
 
 
 def test_forecast_show_csv_gives_one_table(ran):

@@ -496,3 +496,58 @@ def test_a_crop_with_too_few_calibration_rows_takes_the_pooled_shifts():
     model.fit(X, y)
     assert model.crop_corrections_ == {}
     np.testing.assert_array_equal(model._corrections(X[:3]), np.tile(model.corrections_, (3, 1)))
+
+
+# -- intervals with few seasons ------------------------------------------------------------
+
+
+def _garlic_two_seasons(rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+    """Two garlic seasons, a good one (~90 % of potential) and a drought (~25 %), 60 fields
+    each: leave-one-season-out residuals are the whole gap between them."""
+    rows, yields = [], []
+    for year, level in ((2024, 0.9), (2025, 0.25)):
+        for _ in range(60):
+            x = float(rng.uniform(0.0, 1.0))
+            rows.append({"crop": "garlic", "soil": "loam", "region": "r", "year": year, "x": x})
+            ratio = min(1.0, level + 0.05 * x + 0.02 * float(rng.standard_normal()))
+            yields.append(ratio * CROPS["garlic"].potential_yield_t_ha)
+    return pd.DataFrame(rows), np.array(yields)
+
+
+def test_two_training_seasons_cannot_give_a_p90_above_the_crops_potential():
+    X, y = _garlic_two_seasons(np.random.default_rng(7))
+    model = YieldQuantileModel(feature_columns=["x"], max_iter=30, min_calibration_rows=20)
+    model.fit(X, y)
+    potential = CROPS["garlic"].potential_yield_t_ha
+    # Unclamped, the conformal P90 of a good-season field is far above the potential.
+    raw = model._raw_quantiles((model.preprocessor_, model.regressors_), X)
+    unclamped_p90 = (raw + model._corrections(X))[:, -1].max() * potential
+    assert unclamped_p90 > 1.3 * potential
+    quantiles = model.predict_quantiles(X)
+    assert quantiles["p90"].max() <= potential + 1e-9
+    assert (quantiles["p10"] <= quantiles["p50"]).all()
+    assert (quantiles["p50"] <= quantiles["p90"]).all()
+    # Heat and frost taken so far lower the ceiling by their share.
+    frosted = model.predict_quantiles(X.assign(stress_factor=0.5))
+    assert frosted["p90"].max() <= 0.5 * potential + 1e-9
+
+
+def test_the_ceiling_leaves_room_for_the_best_yield_the_crop_reached_in_training():
+    X, y = _garlic_two_seasons(np.random.default_rng(8))
+    y[0] = 1.2 * CROPS["garlic"].potential_yield_t_ha  # one field beat the catalog
+    model = YieldQuantileModel(feature_columns=["x"], max_iter=30).fit(X, y)
+    assert model.ceiling_ratio_ == {"garlic": pytest.approx(1.2)}
+    best = 1.2 * CROPS["garlic"].potential_yield_t_ha
+    np.testing.assert_allclose(model.ceiling_t_ha(X[:2]), best)
+
+
+def test_a_model_of_few_seasons_says_its_interval_is_not_to_be_trusted():
+    X, y = _garlic_two_seasons(np.random.default_rng(9))
+    two = YieldQuantileModel(feature_columns=["x"], max_iter=10).fit(X, y)
+    trust = two.interval_trust(X[:3].assign(crop=["garlic", "garlic", "maize"]))
+    assert list(trust["interval_trust"]) == ["few_seasons", "few_seasons", "few_seasons"]
+    assert list(trust["training_seasons"]) == [2, 2, 0]  # maize: never seen
+    four = pd.concat([X, X.assign(year=X["year"] + 2)], ignore_index=True)
+    model = YieldQuantileModel(feature_columns=["x"], max_iter=10).fit(four, np.tile(y, 2))
+    trusted = model.interval_trust(X[:1])
+    assert (trusted["interval_trust"].item(), trusted["training_seasons"].item()) == ("ok", 4)

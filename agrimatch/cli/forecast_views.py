@@ -20,6 +20,7 @@ from rich.table import Table
 
 from forecasting.results import CampaignResult, ForecastResults
 from forecasting.whatif import WhatIf
+from forecasting.yield_model import MIN_TRUSTED_SEASONS
 
 CSV_TABLES = ("campaigns", "planting", "balance", "fields", "supply", "demand")
 
@@ -39,10 +40,31 @@ def print_results(results: ForecastResults, out: Console, limit: int = 20) -> No
         f"{len(results.campaigns)} campaigns, {len(results.planting)} planting changes",
         highlight=False,
     )
+    interval_warning(results, out)
     _campaigns(results, out, limit)
     _planting(results, out, limit)
     _balance(results, out, limit)
     _fields(results, out, limit)
+
+
+def interval_warning(results: ForecastResults, out: Console) -> None:
+    """Warn, per crop, when the yield intervals rest on too few harvested seasons."""
+    few: dict[str, set[int]] = {}
+    for f in results.fields:
+        if f.interval_trust == "few_seasons":
+            few.setdefault(f.crop, set()).add(f.training_seasons or 0)
+    if not few:
+        return
+    crops = ", ".join(
+        f"{crop} ({'/'.join(str(n) for n in sorted(seasons))})"
+        for crop, seasons in sorted(few.items())
+    )
+    out.print(
+        f"[yellow]warning:[/] the yield P10–P90 of {crops} rests on too few harvested seasons "
+        f"(in brackets) to be trusted: read it as rough until {MIN_TRUSTED_SEASONS} seasons "
+        "of the crop are recorded (agrimatch import harvests)",
+        highlight=False,
+    )
 
 
 def print_answer(results: ForecastResults, out: Console, limit: int = 5) -> None:
@@ -51,6 +73,7 @@ def print_answer(results: ForecastResults, out: Console, limit: int = 5) -> None
         f"[bold]the answer, as of {results.as_of}[/] (model {results.model_version})",
         highlight=False,
     )
+    interval_warning(results, out)
     _campaigns(results, out, limit)
     _planting(results, out, limit)
 
@@ -177,7 +200,8 @@ def _fields(results: ForecastResults, out: Console, limit: int) -> None:
             f.farm,
             f.field,
             f.crop,
-            f"{f.yield_t_ha_p50:.1f} ({f.yield_t_ha_p10:.1f}–{f.yield_t_ha_p90:.1f})",
+            f"{f.yield_t_ha_p50:.1f} ({f.yield_t_ha_p10:.1f}–{f.yield_t_ha_p90:.1f})"
+            + (" rough" if f.interval_trust == "few_seasons" else ""),
             window,
             drivers or "(not sown yet: the crop's past yields here)",
         )

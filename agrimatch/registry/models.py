@@ -344,6 +344,13 @@ class FieldForecast(Base):
     harvest_p50: Mapped[date | None] = mapped_column(Date)
     harvest_p90: Mapped[date | None] = mapped_column(Date)
     drivers_json: Mapped[str | None] = mapped_column(Text)  # JSON list of [feature, effect_t_ha]
+    # How far the interval can be trusted and what calibrated it (forecasting.interval_calibration);
+    # the model's own P10/P90 before a stored-residual calibration. NULL: stored before 0007.
+    interval_trust: Mapped[str | None] = mapped_column(String(20))
+    training_seasons: Mapped[int | None] = mapped_column(Integer)
+    calibration: Mapped[str | None] = mapped_column(String(40))
+    yield_t_ha_p10_model: Mapped[float | None] = mapped_column(Double)
+    yield_t_ha_p90_model: Mapped[float | None] = mapped_column(Double)
 
 
 class Recommendation(Base):

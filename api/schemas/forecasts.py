@@ -46,7 +46,12 @@ class DriverPublic(_FromResult):
 
 
 class FieldForecastPublic(_FromResult):
-    """A field-season's yield quantiles (t/ha), harvest window and drivers."""
+    """A field-season's yield quantiles (t/ha), harvest window and drivers.
+
+    ``interval_trust`` ``"few_seasons"``: the P10-P90 rests on too few harvested seasons
+    of the crop (``training_seasons``) to be trusted; ``calibration``: what calibrated it.
+    Null for a forecast stored before they were recorded.
+    """
 
     farm: str
     field: str
@@ -60,6 +65,16 @@ class FieldForecastPublic(_FromResult):
     harvest_p50: date | None
     harvest_p90: date | None
     drivers: list[DriverPublic]
+    interval_trust: Literal["ok", "few_seasons"] | None = Field(
+        description="few_seasons: too few harvested seasons of the crop to trust P10-P90"
+    )
+    training_seasons: int | None = Field(
+        description="harvested seasons of the crop the interval learned from"
+    )
+    calibration: Literal["cross_validated", "stored_residuals", "past_yields"] | None = Field(
+        description="cross_validated: the model's held-out seasons; stored_residuals: the "
+        "forecasts stored for harvested seasons at the same lead; past_yields: not sown yet"
+    )
 
 
 class FieldForecastOut(RunStamp):

@@ -207,6 +207,9 @@ def test_a_fields_forecast_carries_the_result_fields_and_its_run(served: Served)
     assert forecast["yield_t_ha_p10"] <= forecast["yield_t_ha_p50"] <= forecast["yield_t_ha_p90"]
     assert date.fromisoformat(forecast["harvest_p50"]) > AS_OF
     assert all(set(d) == {"feature", "effect_t_ha"} for d in forecast["drivers"])
+    # Two harvested seasons behind the model: the interval says it is not to be trusted.
+    assert (forecast["interval_trust"], forecast["training_seasons"]) == ("few_seasons", 2)
+    assert forecast["calibration"] == "cross_validated"
 
 
 def test_another_farms_forecast_is_absent_to_an_agronomist(served: Served) -> None:

@@ -85,6 +85,16 @@ function showForecast(row, forecast) {
     ),
     el("span", { class: "interval", "aria-hidden": "true" }, el("span", { class: "range" }), el("span", { class: "mid" })),
   );
+  // The API says when the interval rests on too few harvested seasons to be trusted.
+  if (forecast.interval_trust === "few_seasons") {
+    row.querySelector(".yield").append(
+      el(
+        "span",
+        { class: "muted few-seasons", title: "P10–P90 learned from too few harvested seasons of this crop" },
+        ` rough: ${forecast.training_seasons} season${forecast.training_seasons === 1 ? "" : "s"}`,
+      ),
+    );
+  }
   row.querySelector(".yield .interval").dataset.p50 = forecast.yield_t_ha_p50;
   row.querySelector(".harvest").replaceChildren(
     forecast.harvest_p50
