@@ -3,9 +3,14 @@ annual choices, and idle land is a stated choice (forecasting.planting, issue 12
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import pytest
 
+from agrimatch.agronomy import CROPS
+from forecasting.chain_data import seasons_to_forecast
+from forecasting.economics import crop_economics, current_plan
 from forecasting.planting import (
     DEFAULT_LAND_RENT_CNY_PER_HA,
     CropEconomics,
@@ -229,3 +234,61 @@ def test_a_crop_losing_less_than_the_rent_keeps_its_land():
     plan = recommend_planting(current, economics)
     assert plan.summary["idle_ha_after"] == pytest.approx(0.0)
     assert not any("idle" in b for b in plan.farms["binding"])
+
+
+# --- the whole rotation, whatever the date ----------------------------------------------------
+
+
+def _registry(n_farms: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(seasons, plans): garlic (sown 5 October) and maize (10 June) fields, the seasons of
+    2023 and 2024 recorded with their truth; nothing recorded for 2025."""
+    seasons, plans = [], []
+    for k in range(n_farms):
+        for field, crop, area, sown in (
+            ("f1", "garlic", 3.0, "10-05"),
+            ("f2", "maize", 2.0, "06-10"),
+        ):
+            plans.append(
+                {"farm": f"zm-{k}", "field": field, "region": "zhongmou", "crop": crop,
+                 "soil": "loam", "area_ha": area, "planting_month_day": sown}
+            )  # fmt: skip
+            for year in (2023, 2024):
+                planted = date(year - 1, 10, 5) if crop == "garlic" else date(year, 6, 10)
+                end = date(year, 5, 30) if crop == "garlic" else date(year, 10, 10)
+                seasons.append(
+                    {"farm": f"zm-{k}", "field": field, "region": "zhongmou", "crop": crop,
+                     "soil": "loam", "area_ha": area, "year": year, "planted_on": planted,
+                     "yield_t_ha": 8.0, "harvest_start": end, "harvest_peak": end,
+                     "harvest_end": end}
+                )  # fmt: skip
+    return pd.DataFrame(seasons), pd.DataFrame(plans)
+
+
+def test_the_plan_covers_the_rotation_and_is_the_same_before_and_after_the_maize_harvest():
+    seasons, plans = _registry(10)
+    # Garlic demand forecast at twice what the platforms sold: garlic should take land.
+    weeks = pd.date_range("2023-09-04", periods=52, freq="7D").date
+    sold_kg = 30.0 * 16.0 * 1000.0 / 52.18
+    sales = pd.DataFrame(
+        {"platform": "pdd", "crop": "garlic", "region": "zhongmou", "week": weeks,
+         "quantity_kg": sold_kg, "orders": 1.0, "price_cny_per_kg": 6.0}
+    )  # fmt: skip
+    demand = sales.assign(demand_kg_p50=2.0 * sold_kg)[["platform", "crop", "region", "week",
+                                                       "demand_kg_p50"]]  # fmt: skip
+    plans_by_date = {}
+    for as_of in (date(2024, 9, 15), date(2024, 11, 15)):  # before and after the maize harvest
+        fields = seasons_to_forecast(seasons, plans, as_of)
+        assert set(fields["crop"]) == {"garlic", "maize"}, as_of
+        # The same yields either way (what the chain's models would say is not the point).
+        fields = fields.assign(
+            yield_t_ha_p10=fields["crop"].map({"garlic": 12.0, "maize": 6.0}),
+            yield_t_ha_p50=fields["crop"].map({"garlic": 16.0, "maize": 8.0}),
+        )
+        economics = crop_economics(fields, demand, sales, CROPS)
+        plans_by_date[as_of] = recommend_planting(current_plan(fields), economics)
+    before, after = plans_by_date.values()
+    areas = ["farm", "crop", "current_ha", "recommended_ha"]
+    pd.testing.assert_frame_equal(before.farms[areas], after.farms[areas], atol=1e-6)
+    garlic = before.regions.set_index("crop").loc["garlic"]
+    assert garlic["current_ha"] == pytest.approx(30.0)
+    assert garlic["recommended_ha"] > 1.1 * garlic["current_ha"]  # it takes maize land
