@@ -196,6 +196,8 @@ def ingest_env(broker: MosquittoServer, influx: InfluxServer, db: str, client_id
         "AGRIMATCH_MQTT_CLIENT_ID": client_id,
         "AGRIMATCH_INGEST_STATS_INTERVAL_S": "3600",
         "AGRIMATCH_INGEST_MAX_AGE_DAYS": "3650",
+        "AGRIMATCH_INGEST_CHECK_PLACE": "false",  # made-up device ids, no registry
+        "AGRIMATCH_INGEST_SUBSCRIPTION": "shared",  # 1 and 2 processes split the backlog
     }
 
 

@@ -179,7 +179,9 @@ def test_backfill_through_mqtt_reaches_the_store_via_ingest(
     from tests.loadgen import stored_count, wait_until
 
     endpoint = MqttEndpoint.from_url(mosquitto_server.url)
-    settings = Settings(ingest_max_age_days=3650, ingest_linger_ms=50)
+    # Ingest checks places in the registry the backfill registers the scenario in.
+    registry_url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    settings = Settings(ingest_max_age_days=3650, ingest_linger_ms=50, database_url=registry_url)
     # A plain subscription: the session broker may hold other tests' persistent sessions
     # on the shared one, each taking its share of the messages.
     ingest = build_ingest(
@@ -193,7 +195,7 @@ def test_backfill_through_mqtt_reaches_the_store_via_ingest(
     ingest.start()
     try:
         assert ingest.connected.wait(10)
-        engine = make_engine(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+        engine = make_engine(registry_url)
         migrate(engine)
         sink = MqttSink(endpoint)
         text = SMALL.replace("devices = 2, camera = true", "devices = 0")
