@@ -47,7 +47,13 @@ def scores(predictions: pd.DataFrame) -> pd.DataFrame:
     """Per lead (and all leads): fields, coverage as forecast and of the model alone, the
     share recalibrated on stored forecasts, the widest P90 over its crop's potential."""
     potential = predictions["crop"].map(lambda c: CROPS[c].potential_yield_t_ha)
-    predictions = predictions.assign(p90_share=predictions["p90"] / potential)
+    predictions = predictions.assign(
+        p90_share=predictions["p90"] / potential,
+        width=(predictions["p90"] - predictions["p10"]) / potential,
+    )
+    if "p10_model" in predictions:
+        model_width = (predictions["p90_model"] - predictions["p10_model"]) / potential
+        predictions = predictions.assign(width_model=model_width)
     rows = []
     groups = [*predictions.groupby("lead_days", sort=False), ("all", predictions)]
     for lead, group in groups:
@@ -63,6 +69,11 @@ def scores(predictions: pd.DataFrame) -> pd.DataFrame:
                 if stored is None or not stored.any()
                 else _covered(group[stored], "p10", "p90"),
                 "max_p90_over_potential": float(group["p90_share"].max()),
+                # Mean P10-P90 width over the crop's potential, as forecast and model alone.
+                "width": float(group["width"].mean()),
+                "width_model": float(group["width_model"].mean())
+                if "width_model" in group
+                else float("nan"),
             }
         )
     return pd.DataFrame(rows)
@@ -108,6 +119,7 @@ def main() -> None:
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.json is not None:
         args.json.write_text(json.dumps(table.to_dict(orient="records"), default=str, indent=2))
+        predictions.to_csv(args.json.with_suffix(".csv"), index=False)
 
 
 if __name__ == "__main__":

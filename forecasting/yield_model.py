@@ -31,8 +31,9 @@ With a single season in ``X`` the folds fall back to random rows.
 Two guards keep the interval honest when the history is short. Every quantile
 is clamped to what the crop can physically give (:meth:`ceiling_t_ha`): its
 catalog potential, times what the region's season has allowed so far (the
-heat and frost factor of the scale), times the best share of that the crop
-reached in training (at least 1: a well-managed field may beat the catalog).
+heat and frost factor of the scale), times the best share of that any field
+reached in training (at least 1: a well-managed field may beat the catalog;
+pooled over crops: the best of one crop's few fields is a small sample).
 With two training seasons a conformal shift is the extreme of a handful of
 residuals, and garlic's P90 reached 94 t/ha against a potential of 22.
 And :meth:`interval_trust` says, per row, how many seasons of the crop the
@@ -101,8 +102,8 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
     ``categorical_columns_``, ``quantiles_``, ``potential_t_ha_`` (catalog
     snapshot), ``feature_medians_`` (per crop, for drivers), ``crops_``,
     ``training_window_`` (first, last season or None), ``n_train_``,
-    ``crop_seasons_`` (seasons per crop in training), ``ceiling_ratio_`` (per crop, the
-    best yield in training as a share of the scale, at least 1).
+    ``crop_seasons_`` (seasons per crop in training), ``ceiling_ratio_`` (the best
+    training yield as a share of its row's scale, at least 1).
     """
 
     def __init__(
@@ -194,7 +195,8 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
         self.training_window_ = self._window(frame)
         self.n_train_ = len(frame)
         self.crop_seasons_ = self._crop_seasons(frame)
-        self.ceiling_ratio_ = _ceiling_ratios(frame, relative)
+        # The best share of the scale any training field reached: what a good field can do.
+        self.ceiling_ratio_ = max(1.0, float(np.max(relative))) if len(relative) else 1.0
         return self
 
     def _checked_quantiles(self) -> list[float]:
@@ -367,14 +369,14 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
     def ceiling_t_ha(self, X: pd.DataFrame) -> Array:
         """Per row, the most the crop can physically give (t/ha): the scale (the catalog's
         potential times what heat and frost left of it, :meth:`_scale`) times the best
-        share of it the crop reached in training, at least 1. Infinite for an absolute
+        share of it any field reached in training, at least 1. Infinite for an absolute
         target (no potential to bound it)."""
         frame = _as_frame(X)
         if not self.relative_to_potential:
             return np.full(len(frame), np.inf)
-        ratios = getattr(self, "ceiling_ratio_", {})
-        headroom = frame["crop"].astype(str).map(lambda c: ratios.get(c, 1.0)).to_numpy(float)
-        return self._scale(frame) * np.maximum(headroom, 1.0)
+        # A model stored before the ceiling was learned keeps its quantiles as they were.
+        headroom = float(getattr(self, "ceiling_ratio_", np.inf))
+        return self._scale(frame) * max(headroom, 1.0)
 
     def interval_trust(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per row of ``X``: ``interval_trust`` (:data:`TRUST_OK`, or
@@ -430,14 +432,6 @@ def conformal_shift(residuals: Array, quantile: float) -> float:
     else:
         rank = max(1, math.floor((n + 1) * quantile))
     return float(ordered[rank - 1])
-
-
-def _ceiling_ratios(frame: pd.DataFrame, relative: Array) -> dict[str, float]:
-    """Per crop, the highest training yield as a share of its row's scale, at least 1."""
-    if "crop" not in frame.columns:
-        return {}
-    best = pd.Series(relative, index=frame.index).groupby(frame["crop"].astype(str)).max()
-    return {str(crop): max(1.0, float(ratio)) for crop, ratio in best.items()}
 
 
 def _medians_by_crop(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
