@@ -45,3 +45,8 @@ def test_mismatched_arrays_are_refused() -> None:
 def test_degree_days_default_to_the_catalog() -> None:
     assert gdd_to_maturity("potato") == CROPS["potato"].gdd_to_maturity
     assert gdd_to_maturity(CROPS["potato"], "nowhere") == CROPS["potato"].gdd_to_maturity
+
+
+def test_crops_aquacrop_cannot_check_say_what_their_parameters_rest_on() -> None:
+    for name in ("garlic", "fragrant_pear", "jujube", "snow_lotus_fruit"):
+        assert "AquaCrop" in CROPS[name].basis, name

@@ -39,6 +39,7 @@ class OrchardCosts:
     removal_cost_cny_per_ha: float
     years_to_bearing: int
     sources: Mapping[str, str] = field(default_factory=dict)  # field name -> its source
+    basis: str = ""  # what the parameters rest on when no crop model calibrates the crop
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class CropSpec:
     production_cost_cny_per_ha: float = 15_000.0
     orchard: OrchardCosts | None = None  # perennial crops only
     sources: Mapping[str, str] = field(default_factory=dict)  # field name -> its source
+    basis: str = ""  # what the parameters rest on when no crop model calibrates the crop
 
     @property
     def stage_ends(self) -> tuple[float, float, float, float]:
@@ -148,7 +150,7 @@ def sourced_value(where: str, entry: object, references: Mapping[str, str]) -> t
 def _crop(name: str, data: dict[str, Any], references: Mapping[str, str]) -> CropSpec:
     perennial = bool(data.get("perennial"))
     orchard_keys = set(_PERENNIAL_RANGES) if perennial else set()
-    known = {*_SOURCED, *orchard_keys, "perennial", "sown_before_winter", "product"}
+    known = {*_SOURCED, *orchard_keys, "perennial", "sown_before_winter", "product", "basis"}
     unknown = sorted(set(data) - known)
     missing = sorted({*_SOURCED, *orchard_keys} - set(data))
     if unknown or missing:
@@ -183,6 +185,7 @@ def _crop(name: str, data: dict[str, Any], references: Mapping[str, str]) -> Cro
         perennial=perennial,
         sown_before_winter=bool(data["sown_before_winter"]),
         product=str(data["product"]),
+        basis=str(data.get("basis", "")),
         sources=MappingProxyType(sources),
         orchard=orchard,
         **values,
