@@ -30,8 +30,8 @@ use the shared subscription ``$share/ingest/...`` (``shared``): Mosquitto
 2.0 does not restore a session's shared subscription at restart, so packs
 published between the broker's return and the replicas' re-subscription
 reach nobody (docs/reliability.md has the figures). Ingest subscribes on
-every connect, session present or not, and refuses to run on a subscription
-the broker refused.
+every connect, session present or not, and stops (failure set) when the
+broker's SUBACK refuses the subscription.
 
 A replica's persistent session outlives it by ``session_expiry_s`` and,
 on the shared subscription, goes on taking its share of the messages in
@@ -366,7 +366,9 @@ class MqttIngest:
     ) -> None:
         refused = [r for r in reasons if getattr(r, "is_failure", False)]
         if refused:
-            # Connected and subscribed to nothing would look alive and store nothing.
+            # Connected and subscribed to nothing would look alive and store nothing. (Not
+            # Mosquitto 2.0's ACL: it grants every subscription and filters per message;
+            # brokers that refuse say so here, e.g. 0x9E shared subscriptions unsupported.)
             self._fail(
                 f"the MQTT broker refused ingest's subscription to {self._subscription()} "
                 f"({refused[0]}); allow its user to read that topic in the broker's ACL "
