@@ -141,6 +141,11 @@ def test_an_admins_page_shows_every_field_with_its_latest_readings_and_forecast(
     assert shown.inner_text() == (
         f"{fc['yield_t_ha_p50']:.1f} ({fc['yield_t_ha_p10']:.1f}–{fc['yield_t_ha_p90']:.1f})"
     )
+    # An interval resting on too few harvested seasons says so beside it.
+    note = row.query_selector(".yield .few-seasons")
+    assert (note is not None) == (fc["interval_trust"] == "few_seasons")
+    if note is not None:
+        assert f"{fc['training_seasons']} season" in note.inner_text()
     assert fc["harvest_p50"] in row.query_selector(".harvest").inner_text()
     assert tab.page.text_content("#run") == (
         f"forecast as of {AS_OF} · model {forecast['model_version']} · run {forecast['run_id']}"
