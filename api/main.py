@@ -229,5 +229,5 @@ def _forecast_service(
     from forecasting.chain import ChainOptions
     from forecasting.distributed import engine_for
 
-    options = ChainOptions(engine=engine_for(settings.forecast_cluster))
+    options = ChainOptions(engine=engine_for(settings.forecast_cluster, settings))
     return ForecastService(store, sessions, settings.data_dir / "models", options)

@@ -73,6 +73,12 @@ class ForecastEngine(Protocol):
     (:class:`forecasting.distributed.DaskForecastEngine`) must return exactly what the
     in-process functions return for the same input."""
 
+    @property
+    def reads_telemetry(self) -> bool:
+        """Whether the engine's workers read the daily telemetry from the store themselves
+        (:attr:`ChainData.daily_in_store`), so the caller need not load it."""
+        ...
+
     def field_forecasts(
         self,
         data: ChainData,
@@ -204,7 +210,16 @@ def current_yield_model(
     model that learned other seasons is not used: one that knows fewer is
     stale, one that knows more would leak the future into a past ``as_of``.
     """
-    history, _ = split_seasons(data.seasons, as_of)
+    stored = stored_yield_model(data.seasons, as_of, model_dir)
+    return stored or train_yield_model(data, as_of, options, model_dir)
+
+
+def stored_yield_model(
+    seasons: pd.DataFrame, as_of: date, model_dir: Path
+) -> TrainedYieldModel | None:
+    """The stored model trained on exactly the seasons harvested before ``as_of``
+    (``seasons``: :func:`seasons_frame`); None when there is none usable."""
+    history, _ = split_seasons(seasons, as_of)
     key = history_key(history)
     for manifest in reversed(list_models(model_dir, "yield")):
         if manifest.training_key != key:
@@ -213,9 +228,9 @@ def current_yield_model(
             model, loaded = load_model(model_dir, manifest.version)
         except ModelStoreError as exc:  # e.g. another scikit-learn: retrain instead
             log.warning("stored model %s not usable (%s); retraining", manifest.version, exc)
-            break
+            return None
         return TrainedYieldModel(model, loaded.version, key, dict(loaded.metrics))
-    return train_yield_model(data, as_of, options, model_dir)
+    return None
 
 
 def run_chain(
@@ -237,17 +252,23 @@ def run_chain(
     """
     options = options or ChainOptions()
     report = progress or no_progress
-    check_forecastable(
-        seasons_frame(list_seasons(session)), as_of, options, plans_frame(find_fields(session))
-    )
+    seasons = seasons_frame(list_seasons(session))
+    check_forecastable(seasons, as_of, options, plans_frame(find_fields(session)))
+    first = as_of - timedelta(days=options.history_days)
+    stored = None
+    if model_dir is not None and options.engine is not None and options.engine.reads_telemetry:
+        # The engine's workers read their regions' telemetry from the store; this
+        # process needs it only to train, and the weekly retrain has stored the model.
+        stored = stored_yield_model(seasons, as_of, model_dir)
     report("loading telemetry and demand")
-    data = load_chain_data(store, session, as_of - timedelta(days=options.history_days), as_of)
+    data = load_chain_data(store, session, first, as_of, daily=stored is None)
     report("yield model")
-    trained = (
-        current_yield_model(data, as_of, model_dir, options)
-        if model_dir is not None
-        else train_yield_model(data, as_of, options)
-    )
+    if stored is not None:
+        trained = stored
+    elif model_dir is not None:
+        trained = current_yield_model(data, as_of, model_dir, options)
+    else:
+        trained = train_yield_model(data, as_of, options)
     # The forecasts stored for seasons harvested since calibrate today's intervals.
     calibration_set = stored_field_forecasts(session, as_of)
     return forecast_as_of(data, as_of, trained, options, progress, stored_forecasts=calibration_set)

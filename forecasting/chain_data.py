@@ -28,7 +28,7 @@ from agrimatch.store import TelemetryStore
 from forecasting.campaigns import PlatformLike
 from forecasting.demand_data import daily_demand_frame
 from forecasting.frames import FIELD_SEASON_COLUMNS
-from forecasting.telemetry_frames import daily_field_frame, day_start_ms
+from forecasting.telemetry_frames import daily_field_frame, day_start_ms, empty_daily_frame
 
 TRUTH_COLUMNS = ("yield_t_ha", "harvest_start", "harvest_peak", "harvest_end")
 # A field's standing plan (the registry's fields table): what it grows and when it is sown.
@@ -69,6 +69,10 @@ class ChainData:
     ``seasons``: FIELD_SEASON_COLUMNS + TRUTH_COLUMNS (truth NaN/None when not
     recorded); ``daily``: DAILY_FIELD_COLUMNS; ``demand_daily``: the daily
     platform demand (forecasting.demand_data); ``campaigns``: CAMPAIGN_COLUMNS.
+    ``daily_in_store``: None when ``daily`` holds the period's telemetry; else
+    the period ``(first, end)`` whose telemetry was left in the store
+    (``daily`` empty) for a cluster's workers to read region by region
+    (:mod:`forecasting.distributed`).
     """
 
     seasons: pd.DataFrame
@@ -76,6 +80,7 @@ class ChainData:
     demand_daily: pd.DataFrame
     campaigns: pd.DataFrame
     platforms: tuple[PlatformLike, ...]
+    daily_in_store: tuple[date, date] | None = None
     # The fields' standing plans (PLAN_COLUMNS): a field's next season when none is recorded.
     plans: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(PLAN_COLUMNS)))
 
@@ -87,18 +92,24 @@ class ChainData:
         return replace(self, daily=daily, demand_daily=demand, campaigns=campaigns)
 
 
-def load_chain_data(store: TelemetryStore, session: Session, first: date, end: date) -> ChainData:
-    """Registry seasons and campaigns, and store telemetry and demand in ``[first, end)``."""
+def load_chain_data(
+    store: TelemetryStore, session: Session, first: date, end: date, *, daily: bool = True
+) -> ChainData:
+    """Registry seasons and campaigns, and store telemetry and demand in ``[first, end)``.
+
+    ``daily=False`` leaves the daily telemetry in the store (``daily_in_store``):
+    for a forecast engine whose workers read it themselves."""
     start_ms, end_ms = day_start_ms(first), day_start_ms(end)
     platforms = tuple(
         PlatformInfo(p.id, p.name, p.campaign_lead_days) for p in session.query(Platform).all()
     )
     return ChainData(
         seasons=seasons_frame(list_seasons(session)),
-        daily=daily_field_frame(store, start_ms, end_ms),
+        daily=daily_field_frame(store, start_ms, end_ms) if daily else empty_daily_frame(),
         demand_daily=daily_demand_frame(store, start_ms, end_ms),
         campaigns=campaigns_frame(session),
         platforms=platforms,
+        daily_in_store=None if daily else (first, end),
         plans=plans_frame(find_fields(session)),
     )
 

@@ -14,6 +14,19 @@ regions' rows, and the results are put back in the one-process order:
 identical to the last digit, which ``tests/test_distributed_forecast.py``
 checks on the whole chain.
 
+Telemetry, the bulk of the input, is read by the workers: when the chain's
+data leaves the daily telemetry in the store (:attr:`ChainData.daily_in_store`,
+what :func:`forecasting.chain.run_chain` does when this engine
+:attr:`~DaskForecastEngine.reads_telemetry` and the weekly retrain has stored
+the model), each partition's task opens the store from the settings it is
+given (InfluxDB's URL and credentials, or the embedded SQLite file) and reads
+its own regions' farms (:func:`~forecasting.telemetry_frames.daily_field_frame`
+with ``farms=``), so the calling process neither loads nor ships it. The
+embedded store is a file on this machine: its workers read it only on a
+``local`` cluster (SQLite lets several processes read one file); a remote
+cluster over the embedded store gets the frames shipped, as does a what-if,
+whose telemetry is reweathered in the calling process.
+
 Models are fitted once, in the calling process (the yield model by the weekly
 retrain or the run, the demand model by the run), and shipped to every worker
 once per run (``Client.scatter(..., broadcast=True)``); every partition's task
@@ -38,10 +51,13 @@ from typing import Any
 
 import pandas as pd
 
+from agrimatch.settings import Settings
+from agrimatch.store.factory import EMBEDDED_FILE_NAME, open_store
 from forecasting.chain import field_forecasts
 from forecasting.chain_data import CAMPAIGN_COLUMNS, ChainData
 from forecasting.demand_model import SERIES_KEYS, DemandQuantileModel
 from forecasting.frames import DEMAND_COLUMNS
+from forecasting.telemetry_frames import daily_field_frame, day_start_ms
 from forecasting.yield_model import YieldQuantileModel
 
 log = logging.getLogger(__name__)
@@ -55,13 +71,15 @@ _ROW_KEY = ("farm", "field", "year")
 @dataclass(frozen=True, slots=True)
 class PartitionRun:
     """One partition of a run: its regions, how many rows it took, which worker ran it and
-    for how long (the task's own time, without shipping its data)."""
+    for how long (the task's own time, without shipping its data; reading its telemetry
+    from the store included, ``read_s`` of it, 0 when the telemetry was shipped)."""
 
     stage: str  # "fields" or "demand"
     regions: tuple[str, ...]
     rows_in: int
     worker_pid: int
     compute_s: float
+    read_s: float = 0.0
 
 
 def region_partitions(sizes: Mapping[str, int], partitions: int) -> list[tuple[str, ...]]:
@@ -93,8 +111,55 @@ def _field_forecasts_task(
     fields: pd.DataFrame,
     history: pd.DataFrame,
     as_of: date,
-) -> tuple[int, float, pd.DataFrame]:
+) -> tuple[int, float, float, pd.DataFrame]:
     started = time.perf_counter()
+    forecasts = _forecast_fields(model, seasons, daily, fields, history, as_of)
+    return os.getpid(), time.perf_counter() - started, 0.0, forecasts
+
+
+def _field_forecasts_from_store_task(
+    model: YieldQuantileModel,
+    settings: Settings,
+    period: tuple[date, date],
+    seasons: pd.DataFrame,
+    fields: pd.DataFrame,
+    history: pd.DataFrame,
+    as_of: date,
+) -> tuple[int, float, float, pd.DataFrame]:
+    """The partition's forecasts from its farms' telemetry, read here from the store."""
+    started = time.perf_counter()
+    first, end = period
+    store_file = settings.data_dir / EMBEDDED_FILE_NAME
+    if not settings.influx_url and not store_file.exists():
+        # open_store would create an empty file, and the forecast would silently
+        # lack all telemetry: a worker on another machine than the embedded store.
+        raise RuntimeError(
+            f"forecast worker (pid {os.getpid()}) cannot read the embedded store "
+            f"{store_file}: it is not on this machine; use InfluxDB (AGRIMATCH_INFLUX_URL) "
+            "with a remote AGRIMATCH_FORECAST_CLUSTER, or a local one"
+        )
+    store = open_store(settings)
+    try:
+        farms = sorted(set(seasons["farm"]))
+        daily = daily_field_frame(store, day_start_ms(first), day_start_ms(end), farms=farms)
+    finally:
+        store.close()
+    # As ChainData.until(as_of) cuts the calling process's frame.
+    daily = daily[daily["day"] < as_of]
+    read_s = time.perf_counter() - started
+    forecasts = _forecast_fields(model, seasons, daily, fields, history, as_of)
+    return os.getpid(), time.perf_counter() - started, read_s, forecasts
+
+
+def _forecast_fields(
+    model: YieldQuantileModel,
+    seasons: pd.DataFrame,
+    daily: pd.DataFrame,
+    fields: pd.DataFrame,
+    history: pd.DataFrame,
+    as_of: date,
+) -> pd.DataFrame:
+    """:func:`forecasting.chain.field_forecasts` on a partition's rows."""
     # field_forecasts reads only the seasons and the daily telemetry of ChainData.
     data = ChainData(
         seasons=seasons,
@@ -103,8 +168,7 @@ def _field_forecasts_task(
         campaigns=pd.DataFrame(columns=list(CAMPAIGN_COLUMNS)),
         platforms=(),
     )
-    forecasts = field_forecasts(data, fields, history, model, as_of)
-    return os.getpid(), time.perf_counter() - started, forecasts
+    return field_forecasts(data, fields, history, model, as_of)
 
 
 def _demand_forecast_task(
@@ -126,6 +190,8 @@ class DaskForecastEngine:
     """A :class:`forecasting.chain.ForecastEngine` on Dask distributed.
 
     ``address`` is :data:`LOCAL` or a scheduler address (``tcp://host:8786``).
+    ``store_settings`` are the settings the workers open the telemetry store with
+    (:attr:`reads_telemetry`); None ships the telemetry from the calling process.
     The client (and a local cluster) is started at first use and kept until
     :meth:`close`: a scheduler process forecasts every day. ``partitions``
     defaults to twice the cluster's worker threads, so a slow region does not
@@ -139,8 +205,10 @@ class DaskForecastEngine:
         *,
         partitions: int | None = None,
         local_workers: int | None = None,
+        store_settings: Settings | None = None,
     ) -> None:
         self.address = address
+        self.store_settings = store_settings
         self.partitions = partitions
         self.local_workers = local_workers
         self._client: Any = None
@@ -148,6 +216,14 @@ class DaskForecastEngine:
         self._lock = threading.Lock()
         self.last_runs: list[PartitionRun] = []
         self.models_shipped: dict[str, int] = {}  # model -> workers holding it, last run
+
+    @property
+    def reads_telemetry(self) -> bool:
+        """Whether the workers read the daily telemetry from the store: given its settings,
+        and the store is InfluxDB or the cluster is on this machine (the embedded file)."""
+        if self.store_settings is None:
+            return False
+        return bool(self.store_settings.influx_url) or self.address == LOCAL
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -229,30 +305,56 @@ class DaskForecastEngine:
             return field_forecasts(data, fields, history, model, as_of)
         sizes = fields.groupby("region").size().to_dict()
         groups = region_partitions(sizes, self._partition_count())
-        farm_region = data.seasons.drop_duplicates("farm").set_index("farm")["region"]
-        daily_region = data.daily["farm"].map(farm_region)
+        period = data.daily_in_store
+        if period is not None and (self.store_settings is None or not self.reads_telemetry):
+            raise ValueError(
+                "the chain's telemetry was left in the store, but this engine's workers "
+                "do not read it (no store settings, or an embedded store and a remote "
+                "cluster): load it (load_chain_data(..., daily=True))"
+            )
         shipped = self._ship("yield", model)
         futures = []
         for regions in groups:
+            seasons = data.seasons[data.seasons["region"].isin(regions)]
+            own = (
+                fields[fields["region"].isin(regions)],
+                history[history["region"].isin(regions)],
+                as_of,
+            )
+            if period is not None:
+                futures.append(
+                    self.client.submit(
+                        _field_forecasts_from_store_task,
+                        shipped,
+                        self.store_settings,
+                        period,
+                        seasons,
+                        *own,
+                        pure=False,
+                    )
+                )
+                continue
+            # The calling process has the telemetry (a what-if reweathers it): its
+            # regions' rows go with the task.
+            farm_region = data.seasons.drop_duplicates("farm").set_index("farm")["region"]
+            in_regions = data.daily["farm"].map(farm_region).isin(regions).to_numpy()
             futures.append(
                 self.client.submit(
                     _field_forecasts_task,
                     shipped,
-                    data.seasons[data.seasons["region"].isin(regions)],
-                    data.daily[daily_region.isin(regions).to_numpy()],
-                    fields[fields["region"].isin(regions)],
-                    history[history["region"].isin(regions)],
-                    as_of,
+                    seasons,
+                    data.daily[in_regions],
+                    *own,
                     pure=False,
                 )
             )
         results = self.client.gather(futures)
-        for regions, (pid, seconds, _) in zip(groups, results, strict=True):
+        for regions, (pid, seconds, read_s, _) in zip(groups, results, strict=True):
             rows = int(fields["region"].isin(regions).sum())
-            self.last_runs.append(PartitionRun("fields", regions, rows, pid, seconds))
+            self.last_runs.append(PartitionRun("fields", regions, rows, pid, seconds, read_s))
         sown = fields["planted_on"].map(lambda d: d <= as_of).to_numpy()
         return _in_field_order(
-            [part for _, _, part in results],
+            [part for *_, part in results],
             [bool(sown[fields["region"].isin(regions).to_numpy()].any()) for regions in groups],
             fields,
             sown,
@@ -329,9 +431,12 @@ def _in_field_order(
     return joined.iloc[order].reset_index(drop=True)
 
 
-def engine_for(address: str | None) -> DaskForecastEngine | None:
+def engine_for(
+    address: str | None, store_settings: Settings | None = None
+) -> DaskForecastEngine | None:
     """The engine for a configured cluster address (``local`` or ``tcp://...``); None (this
-    process) when unset or empty."""
+    process) when unset or empty. ``store_settings``: the settings its workers open the
+    telemetry store with (:attr:`DaskForecastEngine.reads_telemetry`)."""
     if not address:
         return None
     if address != LOCAL and "://" not in address:
@@ -339,4 +444,4 @@ def engine_for(address: str | None) -> DaskForecastEngine | None:
             f"a forecast cluster is 'local' or a Dask scheduler address like "
             f"tcp://host:8786, not {address!r}"
         )
-    return DaskForecastEngine(address)
+    return DaskForecastEngine(address, store_settings=store_settings)

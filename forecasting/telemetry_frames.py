@@ -162,6 +162,11 @@ def _rows_frame(rows: Sequence[AggregateRow], columns: Mapping[str, str]) -> pd.
     return frame.astype({c: "float64" for c in columns.values()})
 
 
+def empty_daily_frame() -> pd.DataFrame:
+    """A daily per-field frame with no rows, typed as :func:`daily_field_frame`'s."""
+    return _empty()
+
+
 def _empty() -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in DAILY_FIELD_COLUMNS})
     return frame.astype({"farm": "object", "field": "object", "day": "object"})

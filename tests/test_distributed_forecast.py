@@ -4,7 +4,11 @@ A real ``LocalCluster`` of two worker processes (one thread each) on a world of
 four regions (tests/regional_world.py): the per-field forecasts and the demand
 forecast, partitioned by region, compared with the one-process functions to
 the last digit (``check_exact``), then the whole chain (forecasts, supply,
-demand, balance, campaigns, planting) with and without the engine. Light model
+demand, balance, campaigns, planting) with and without the engine. The world's
+telemetry is also written into a real embedded store (tests/regional_store.py)
+that the workers read their own regions' farms from, and ``run_chain`` on a
+backfilled store and registry is run with workers reading the store (the
+calling process loading no telemetry) against one process. Light model
 hyperparameters keep the fits short; identity does not depend on them.
 """
 
@@ -12,25 +16,32 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
+from agrimatch.settings import Settings, load_settings
+from agrimatch.store.embedded import EmbeddedStore
+from agrimatch.store.factory import EMBEDDED_FILE_NAME
 from forecasting.chain import (
     ChainOptions,
     TrainedYieldModel,
     field_forecasts,
     forecast_as_of,
+    run_chain,
     training_set,
 )
-from forecasting.chain_data import planned_seasons, split_seasons
+from forecasting.chain_data import ChainData, planned_seasons, split_seasons
 from forecasting.demand_data import weekly
 from forecasting.demand_model import DemandQuantileModel
 from forecasting.distributed import DaskForecastEngine, engine_for, region_partitions
 from forecasting.features import FEATURE_COLUMNS
+from forecasting.telemetry_frames import daily_field_frame, day_start_ms, empty_daily_frame
 from forecasting.yield_model import YieldQuantileModel
+from tests.regional_store import write_daily
 from tests.regional_world import RegionalWorld, regional_world
 
 LIGHT_YIELD = {"max_iter": 40, "calibration_folds": 3}
@@ -55,9 +66,32 @@ def fitted() -> Fitted:
     return Fitted(world, TrainedYieldModel(model, "test", "", {}), fields, history)
 
 
+@dataclass(frozen=True)
+class Stored:
+    settings: Settings  # the embedded store holding the world's telemetry
+    loaded: ChainData  # as known on as_of, telemetry read from that store by this process
+    left: ChainData  # the same, telemetry left in the store for the workers
+
+
 @pytest.fixture(scope="module")
-def engine() -> Iterator[DaskForecastEngine]:
-    with DaskForecastEngine("local", local_workers=2) as engine:
+def stored(fitted, tmp_path_factory) -> Stored:
+    world = fitted.world
+    root = tmp_path_factory.mktemp("regional-store")
+    first = min(world.data.daily["day"])
+    with EmbeddedStore(root / EMBEDDED_FILE_NAME) as store:
+        write_daily(store, world.data.daily)
+        daily = daily_field_frame(store, day_start_ms(first), day_start_ms(world.as_of))
+    data = world.data.until(world.as_of)
+    return Stored(
+        load_settings(data_dir=root),
+        replace(data, daily=daily),
+        replace(data, daily=empty_daily_frame(), daily_in_store=(first, world.as_of)),
+    )
+
+
+@pytest.fixture(scope="module")
+def engine(stored) -> Iterator[DaskForecastEngine]:
+    with DaskForecastEngine("local", local_workers=2, store_settings=stored.settings) as engine:
         # Started here, so a slow start on a busy machine is not any test's time.
         engine.client.wait_for_workers(2, timeout=120)
         yield engine
@@ -144,6 +178,55 @@ def test_the_whole_chain_with_the_engine_equals_one_process(fitted, engine):
     assert len(one.forecasts) == len(fitted.fields)
 
 
+def test_workers_read_their_regions_telemetry_from_the_store_and_equal_one_process(
+    fitted, stored, engine
+):
+    as_of = fitted.world.as_of
+    one = field_forecasts(stored.loaded, fitted.fields, fitted.history, fitted.trained.model, as_of)
+    many = engine.field_forecasts(
+        stored.left, fitted.fields, fitted.history, fitted.trained.model, as_of
+    )
+    pd.testing.assert_frame_equal(many, one, check_exact=True)
+    runs = [r for r in engine.last_runs if r.stage == "fields"]
+    assert len({run.worker_pid for run in runs}) == 2
+    assert all(run.read_s > 0 for run in runs)  # each partition read its own telemetry
+
+
+def test_an_engine_without_the_stores_settings_refuses_telemetry_left_in_the_store(fitted, stored):
+    shipping = DaskForecastEngine("local", local_workers=1)  # never started: refused first
+    assert not shipping.reads_telemetry
+    with pytest.raises(ValueError, match="load it"):
+        shipping.field_forecasts(
+            stored.left, fitted.fields, fitted.history, fitted.trained.model, fitted.world.as_of
+        )
+    remote = DaskForecastEngine("tcp://elsewhere:8786", store_settings=stored.settings)
+    assert not remote.reads_telemetry  # the embedded file is not on the workers' machines
+    influx = load_settings(influx_url="http://influxdb:8086")
+    assert DaskForecastEngine("tcp://elsewhere:8786", store_settings=influx).reads_telemetry
+
+
+def test_run_chain_leaves_the_telemetry_to_the_workers_and_forecasts_as_one_process(
+    backfilled_world, engine
+):
+    store, sessions, root = backfilled_world("default", seasons=3)
+    as_of, models = date(2026, 4, 15), root / "models"
+    with threadpool_limits(1), sessions() as session:
+        one = run_chain(store, session, as_of, model_dir=models)  # stores the model if new
+        engine.store_settings, kept = load_settings(data_dir=root), engine.store_settings
+        try:
+            many = run_chain(
+                store, session, as_of, model_dir=models, options=ChainOptions(engine=engine)
+            )
+        finally:
+            engine.store_settings = kept
+    assert many.model_version == one.model_version
+    runs = [r for r in engine.last_runs if r.stage == "fields"]
+    assert runs and all(run.read_s > 0 for run in runs)
+    for frame in ("forecasts", "supply", "demand", "balance"):
+        pd.testing.assert_frame_equal(getattr(many, frame), getattr(one, frame), check_exact=True)
+    assert many.campaigns == one.campaigns
+
+
 def test_the_setting_names_a_local_cluster_or_a_scheduler_and_the_service_gets_its_engine(
     tmp_path,
 ):
@@ -158,6 +241,8 @@ def test_the_setting_names_a_local_cluster_or_a_scheduler_and_the_service_gets_i
     try:
         engine = service.options.engine
         assert isinstance(engine, DaskForecastEngine) and engine.address == "local"
+        assert engine.reads_telemetry and engine.store_settings is not None
+        assert engine.store_settings.data_dir == tmp_path
         assert engine._client is None  # nothing started until a forecast needs it
     finally:
         service.store.close()

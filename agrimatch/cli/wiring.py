@@ -106,7 +106,7 @@ def open_forecast_service(settings: Settings) -> ForecastService:
     from forecasting.service import ForecastService
 
     sessions = open_registry(settings)
-    options = ChainOptions(engine=engine_for(settings.forecast_cluster))
+    options = ChainOptions(engine=engine_for(settings.forecast_cluster, settings))
     return ForecastService(
         open_configured_store(settings), sessions, settings.data_dir / "models", options
     )
