@@ -18,7 +18,10 @@ field with its own id. Services get roles:
 
 * ``ingest`` reads telemetry on the shared subscription and writes dead letters;
 * ``operator`` reads dead letters and every device's status;
-* ``publisher`` (the API) writes every device's retained config.
+* ``publisher`` (the API) writes every device's retained config;
+* ``simulator`` (a demo only, when provisioned with a scenario) writes the
+  telemetry and status of that scenario's devices, each at its own topics:
+  the simulator publishes for all its devices over one login.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ PASSWORD_BYTES = 24  # 192 random bits, 32 URL-safe characters
 INGEST_USER = "ingest"
 OPERATOR_USER = "operator"
 PUBLISHER_USER = "publisher"
+SIMULATOR_USER = "simulator"
 SERVICE_USERS = (INGEST_USER, OPERATOR_USER, PUBLISHER_USER)
 
 DEAD_LETTER_TOPICS = "agrimatch/v1/_dead/#"
@@ -141,6 +145,16 @@ def acl_file(devices: Iterable[DeviceAddress], services: ServiceUsers | None = N
         f"topic readwrite {ALL_CONFIG}",
     ]
     return "\n".join(out) + "\n" + device_acl(devices)
+
+
+def simulator_acl(devices: Iterable[DeviceAddress], user: str = SIMULATOR_USER) -> str:
+    """The demo simulator's part of the ACL: ``user`` may write the telemetry and status
+    of exactly ``devices`` (a scenario's), at their places, and nothing else."""
+    _check_name(user)
+    out = ["", f"user {user}"]
+    for address in sorted(devices, key=lambda a: a.device):
+        out += [f"topic write {address.telemetry_topic}", f"topic write {address.status_topic}"]
+    return "\n".join(out) + "\n"
 
 
 def device_acl(devices: Iterable[DeviceAddress]) -> str:

@@ -5,8 +5,9 @@
 # is kept: running it again never changes a password a volume already holds (to
 # rotate one, docs/deploy.md).
 #
-# The broker's service users (ingest, publisher for the API, operator) keep their
-# passwords where `agrimatch devices provision --out deploy/broker` looks for them,
+# The broker's service users (ingest, publisher for the API, operator, and the demo's
+# simulator) keep their passwords where `agrimatch devices provision --out
+# deploy/broker` (compose's broker-users) looks for them,
 # deploy/broker/services/USER.password: made here if absent, reused if provision made
 # them first, so the broker's password file and the services' URLs always agree.
 #
@@ -67,7 +68,8 @@ influx_grafana=$(password influx-grafana)
 mqtt_ingest=$(service_password ingest)
 mqtt_publisher=$(service_password publisher)
 service_password operator >/dev/null  # who reads dead letters and status
-mqtt_sim=$(password mqtt-sim)
+# Used only when provision is given a scenario (DEMO_SCENARIO: the demo profile).
+mqtt_sim=$(service_password simulator)
 
 write postgres.env <<EOF
 POSTGRES_PASSWORD=$pg
@@ -101,13 +103,10 @@ EOF
 write mqtt-sim.env <<EOF
 AGRIMATCH_MQTT_URL=mqtt://simulator:$mqtt_sim@mosquitto:1883
 EOF
-write mqtt-sim.txt <<EOF
-simulator:$mqtt_sim
-EOF
 write grafana.env <<EOF
 GF_SECURITY_ADMIN_PASSWORD=$(password grafana-admin)
 INFLUX_READ_PASSWORD=$influx_grafana
 REGISTRY_READ_PASSWORD=$pg_grafana
 EOF
 
-echo "next: agrimatch devices provision --out $broker (docs/deploy.md, \"Broker users\")"
+echo "next: docker compose up -d (broker-users provisions $broker; docs/deploy.md)"

@@ -35,6 +35,13 @@ def devices_provision(
         bool,
         typer.Option(help="Give devices without an MQTT password one (written to DIR/devices/)"),
     ] = True,
+    simulator_scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="A demo: add login `simulator` (password in DIR/services/) that may write "
+            "this scenario's devices' telemetry and status, and nothing else"
+        ),
+    ] = None,
 ) -> None:
     """Write Mosquitto's password file and ACL for every registered device and service.
 
@@ -46,6 +53,17 @@ def devices_provision(
     from agrimatch.registry.broker_files import write_broker_files
 
     settings = settings_or_exit()
+    simulated = None
+    if simulator_scenario:
+        from agrimatch.cli.fleet_wiring import fleet_specs
+
+        try:
+            # The addresses `agrimatch sim --scenario` publishes at (they do not depend
+            # on the interval or the seed).
+            specs, _ = fleet_specs(simulator_scenario, 1, 1, 60.0)
+        except (OSError, ValueError) as exc:
+            raise fail(f"--simulator-scenario {simulator_scenario!r}: {exc}") from None
+        simulated = [spec.address for spec in specs]
     out_dir = out or settings.data_dir / "broker"
     sessions = open_registry(settings)
     try:
@@ -58,11 +76,15 @@ def devices_provision(
                 services=ServiceUsers(publisher=publisher_user),
                 password_path=password_file,
                 acl_path=acl_file,
+                simulator=simulated,
             )
     except (BrokerAccessError, OSError) as exc:
         raise fail(f"cannot write the broker files in {out_dir}: {exc}") from None
+    accounts = "3 service accounts" + (
+        f", simulator for {len(simulated)} devices" if simulated is not None else ""
+    )
     err_console.print(
-        f"{report.devices} devices and 3 service accounts; apply with SIGHUP to the broker",
+        f"{report.devices} devices and {accounts}; apply with SIGHUP to the broker",
         highlight=False,
     )
     console.print(f"password_file {report.password_file}", highlight=False)

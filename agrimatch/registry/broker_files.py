@@ -12,18 +12,22 @@ reused on the next run, so rerunning the command keeps the services' logins.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from agrimatch.broker_access import (
+    SIMULATOR_USER,
     ServiceUsers,
     acl_file,
     hash_password,
     new_password,
     password_file,
+    simulator_acl,
 )
+from agrimatch.contract.topics import DeviceAddress
 from agrimatch.registry import audit
 from agrimatch.registry.devices import broker_logins, issue_mqtt_credentials
 
@@ -71,6 +75,7 @@ def write_broker_files(
     services: ServiceUsers | None = None,
     password_path: Path | None = None,
     acl_path: Path | None = None,
+    simulator: Sequence[DeviceAddress] | None = None,
 ) -> BrokerFiles:
     """Write ``out_dir/passwd`` and ``out_dir/acl`` for every device in the registry.
 
@@ -82,6 +87,8 @@ def write_broker_files(
     without it such a device is left out of the password file (it cannot log in).
     ``services`` renames the service users; ``password_path`` / ``acl_path``
     put the two broker files elsewhere than ``out_dir`` (a compose file's mounts).
+    ``simulator`` (a demo's): a ``simulator`` login, password kept as the services'
+    are, that may write these devices' telemetry and status only.
     """
     services = services or ServiceUsers()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +96,9 @@ def write_broker_files(
         password_file=password_path or out_dir / PASSWORD_FILE,
         acl_file=acl_path or out_dir / ACL_FILE,
     )
-    users = (services.ingest, services.operator, services.publisher)
+    users: tuple[str, ...] = (services.ingest, services.operator, services.publisher)
+    if simulator is not None:
+        users += (SIMULATOR_USER,)
     logins = [(user, hash_password(_service_password(out_dir, user, report))) for user in users]
     if issue_missing:
         for address, hashed in broker_logins(session):
@@ -110,6 +119,9 @@ def write_broker_files(
     logins += [(address.device, hashed) for address, hashed in devices if hashed is not None]
     _write_secret(report.password_file, password_file(logins))
     # The ACL holds no secret, but it maps the whole fleet: not for every local user either.
-    _write_secret(report.acl_file, acl_file((address for address, _ in devices), services))
+    acl = acl_file((address for address, _ in devices), services)
+    if simulator is not None:
+        acl += simulator_acl(simulator)
+    _write_secret(report.acl_file, acl)
     report.devices = sum(1 for _, hashed in devices if hashed is not None)
     return report

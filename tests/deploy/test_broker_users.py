@@ -11,10 +11,12 @@ env file logs in and may do its job, and nothing more.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -146,5 +148,157 @@ def test_the_services_urls_from_make_secrets_log_in_with_what_provision_wrote(tm
         assert _received_config(publisher, ingest) == (True, False)
         wrong = ingest.replace("mqtt://ingest:", "mqtt://ingest:x")
         assert _subscribe(wrong, shared)[0] is False
+    finally:
+        server.stop()
+
+
+def _provision(tmp_path: Path, *extra: str) -> tuple[Path, Path, dict[str, str]]:
+    """make-secrets.sh, then provision with ``extra`` options: (secrets, broker files, env)."""
+    secrets, broker_files = tmp_path / "secrets", tmp_path / "broker"
+    made = subprocess.run(
+        ["bash", str(REPO / "deploy" / "make-secrets.sh"), str(secrets), str(broker_files)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")}
+    env["AGRIMATCH_DATA_DIR"] = str(tmp_path / "data")
+    provisioned = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agrimatch",
+            "devices",
+            "provision",
+            "--out",
+            str(broker_files),
+            *extra,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert provisioned.returncode == 0, provisioned.stderr
+    assert "new password" not in provisioned.stdout  # make-secrets made the simulator's too
+    return secrets, broker_files, env
+
+
+class _Collector:
+    """A login subscribed to every agrimatch topic, counting what the ACL lets it read."""
+
+    def __init__(self, url: str) -> None:
+        self.endpoint = MqttEndpoint.from_url(url)
+        name = f"collector-{self.endpoint.username}-{os.getpid()}"
+        self.client = make_paho_client(self.endpoint, name)
+        self.topics: dict[str, int] = {}
+        self.lock = threading.Lock()
+        subscribed = threading.Event()
+
+        def on_message(c, u, message):  # type: ignore[no-untyped-def]
+            with self.lock:
+                self.topics[message.topic] = self.topics.get(message.topic, 0) + 1
+
+        self.client.on_message = on_message
+        self.client.on_subscribe = lambda c, u, mid, r, p: subscribed.set()
+        self.client.connect(self.endpoint.host, self.endpoint.port)
+        self.client.loop_start()
+        self.client.subscribe("agrimatch/v1/#", qos=1)
+        assert subscribed.wait(15), "the broker did not answer the subscription"
+
+    def count(self) -> int:
+        with self.lock:
+            return sum(self.topics.values())
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+FAST_HOUR = ("--speed", "60", "--duration", "900")  # as the README runs it: 15 s
+
+
+def _publish(url: str, topics: list[str]) -> None:
+    endpoint = MqttEndpoint.from_url(url)
+    client = make_paho_client(endpoint, f"publisher-{os.getpid()}")
+    client.connect(endpoint.host, endpoint.port)
+    client.loop_start()
+    try:
+        for topic in topics:
+            client.publish(topic, b"[]", qos=1).wait_for_publish(15)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_the_demo_simulator_may_publish_its_scenarios_devices_telemetry_and_nothing_else(
+    tmp_path,
+):
+    # As compose's broker-users does with DEMO_SCENARIO=default.
+    secrets, broker_files, env = _provision(tmp_path, "--simulator-scenario", "default")
+    acl = (broker_files / "acl").read_text()
+    assert "\nuser simulator\n" in acl and "%u" not in acl
+    server = _ProvisionedMosquitto(tmp_path / "mosquitto", broker_files)
+    server.start()
+    try:
+        simulator = _url(secrets / "mqtt-sim.env", server.port)
+        assert simulator.startswith("mqtt://simulator:")
+        # Between them, ingest (telemetry), the publisher (configs) and the operator
+        # (dead letters) read every topic the simulator could try.
+        operator = (broker_files / "services" / "operator.password").read_text().strip()
+        watcher = _Collector(_url(secrets / "mqtt-ingest.env", server.port))
+        others = [
+            _Collector(_url(secrets / "mqtt-api.env", server.port)),
+            _Collector(f"mqtt://operator:{operator}@{LOCALHOST}:{server.port}"),
+        ]
+        try:
+            own = next(
+                line.split()[-1]
+                for line in acl.split("user simulator", 1)[1].splitlines()
+                if line.endswith("/telemetry")
+            )
+            farm = own.split("/")[2]
+            elsewhere = [
+                f"agrimatch/v1/{farm}-other/field-1/node-1/telemetry",  # another farm
+                own.replace("/telemetry", "/config"),  # its devices' configs: the API's
+                "agrimatch/v1/_dead/simulator",  # dead letters: ingest's
+            ]
+            _publish(simulator, [*elsewhere, own])
+            deadline = time.monotonic() + 15
+            while own not in watcher.topics and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1)  # anything refused would have arrived by now with the allowed one
+            assert set(watcher.topics) == {own}
+            assert all(not other.topics for other in others)
+
+            # A real `agrimatch sim` run on the scenario through that login: every message
+            # it sent arrived.
+            before = watcher.count()
+            run_env = {**env, "AGRIMATCH_MQTT_URL": simulator}
+            sim = subprocess.run(
+                [sys.executable, "-m", "agrimatch", "sim", "--scenario", "default", *FAST_HOUR],
+                env=run_env,
+                capture_output=True,
+                text=True,
+                timeout=240,
+            )
+            assert sim.returncode == 0, sim.stderr[-2000:]
+            sent = int(re.search(r"messages (\d+)", sim.stdout).group(1))  # type: ignore[union-attr]
+            assert sent > 0
+            deadline = time.monotonic() + 30
+            while watcher.count() - before < sent and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert watcher.count() - before == sent  # "messages": its telemetry packs
+            devices = int(re.search(r"devices (\d+)", sim.stdout).group(1))  # type: ignore[union-attr]
+            statuses = others[1].topics  # the operator's: birth and offline per device
+            assert sum(statuses.values()) >= 2 * devices
+            assert {topic.split("/")[2] for topic in statuses} == {
+                topic.split("/")[2] for topic in watcher.topics
+            }  # the same farms
+            assert simulator.split("@")[0].split(":")[-1] not in sim.stdout + sim.stderr
+        finally:
+            for collector in (watcher, *others):
+                collector.close()
     finally:
         server.stop()

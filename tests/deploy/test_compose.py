@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,19 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-CORE = {"mosquitto", "influxdb", "postgres", "api", "ingest-1", "ingest-2", "scheduler"}
+CORE = {
+    "broker-users",
+    "mosquitto",
+    "influxdb",
+    "postgres",
+    "api",
+    "ingest-1",
+    "ingest-2",
+    "scheduler",
+}
 OPERATIONS = {"prometheus", "grafana"}
 DEMO = {"sim-backfill", "simulator"}
-ONE_SHOTS = {"sim-backfill"}
+ONE_SHOTS = {"broker-users", "sim-backfill"}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +55,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def compose(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def compose(project: Path, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGRIMATCH_", "COMPOSE_"))}
+    env.update(variables)
     return subprocess.run(
         ["docker-compose", *args],
         cwd=project,
@@ -107,8 +118,11 @@ def test_secrets_reach_each_service_only_from_env_files_it_needs(config):
     for name in ("ingest-1", "ingest-2", "scheduler", "simulator"):
         assert "AGRIMATCH_API_KEY_PEPPER" not in env[name], name
     for name in ("ingest-1", "ingest-2"):
-        assert "AGRIMATCH_DATABASE_URL" not in env[name], "ingest never reads the registry"
+        # The place check reads devices' registered farm and field.
+        assert env[name]["AGRIMATCH_DATABASE_URL"].startswith("postgresql://agrimatch:")
         assert env[name]["AGRIMATCH_MQTT_URL"].startswith("mqtt://ingest:")
+    assert env["simulator"]["AGRIMATCH_MQTT_URL"].startswith("mqtt://simulator:")
+    assert "AGRIMATCH_MQTT_URL" not in env["broker-users"]  # provision needs no broker
     # The provisioned ACL's role that may write device configs.
     assert env["api"]["AGRIMATCH_MQTT_URL"].startswith("mqtt://publisher:")
     # One password, two views: InfluxDB's user agrimatch and agrimatch's login agree.
@@ -131,7 +145,8 @@ def test_every_service_has_a_healthcheck_and_waits_for_what_it_needs_to_be_healt
             assert condition == {"condition": expected}, (name, needed)
     needs = {name: set(s.get("depends_on", {})) for name, s in services.items()}
     assert {"mosquitto", "influxdb", "postgres"} <= needs["api"]
-    assert needs["ingest-1"] == needs["ingest-2"] == {"mosquitto", "influxdb"}
+    assert needs["ingest-1"] == needs["ingest-2"] == {"mosquitto", "influxdb", "postgres"}
+    assert needs["mosquitto"] == {"broker-users"} and needs["broker-users"] == {"postgres"}
     assert {"postgres", "influxdb", "api"} <= needs["scheduler"]  # the API migrates first
     assert {"api", "ingest-1", "ingest-2"} <= needs["prometheus"]
     assert {"influxdb", "postgres", "prometheus"} <= needs["grafana"]
@@ -142,7 +157,10 @@ def test_data_lives_in_named_volumes_and_configuration_is_mounted_read_only(conf
     named = set(config["volumes"])
     for name, service in config["services"].items():
         for source, target, mode in volumes(service):
-            if source.startswith("/"):
+            if name == "broker-users":
+                # The one writer of configuration: the broker's passwd and acl.
+                assert (target, mode) == ("/broker", "rw"), (source, target, mode)
+            elif source.startswith("/"):
                 assert mode == "ro", (name, target)  # configuration, never data
             else:
                 assert source in named, (name, source)
@@ -162,7 +180,9 @@ def test_two_ingest_replicas_share_the_subscription_each_with_its_own_session(co
     ids = set()
     for name in ("ingest-1", "ingest-2"):
         service = services[name]
-        assert service["command"] == ["agrimatch", "ingest"]  # --shared is the default
+        assert service["command"] == ["agrimatch", "ingest"]
+        # One replica alone defaults to a plain subscription: two must say shared.
+        assert service["environment"]["AGRIMATCH_INGEST_SUBSCRIPTION"] == "shared"
         ids.add(service["environment"]["AGRIMATCH_MQTT_CLIENT_ID"])
         assert service["environment"]["AGRIMATCH_INGEST_METRICS_PORT"] == "9108"
         assert service["stop_grace_period"] == "30s"
@@ -199,6 +219,40 @@ def test_the_simulator_runs_only_in_the_demo_profile(project, config):
     assert command[:3] == ["agrimatch", "sim", "backfill"] and "default" in command
 
 
+def test_broker_users_provisions_the_simulator_only_for_a_demo_scenario(project):
+    for scenario in ("", "default"):
+        result = compose(project, "--profile", "demo", "config", DEMO_SCENARIO=scenario)
+        assert result.returncode == 0, result.stderr
+        services = yaml.safe_load(result.stdout)["services"]
+        provision = services["broker-users"]
+        assert provision["restart"] == "no" and provision["user"] == "root"
+        assert provision["environment"]["SIMULATOR_SCENARIO"] == scenario
+        # `config` writes the file back escaped ($$), as compose would read it again.
+        script = provision["command"][-1].replace("$$", "$")
+        assert "agrimatch devices provision --out /broker" in script
+        assert '${SIMULATOR_SCENARIO:+--simulator-scenario "$SIMULATOR_SCENARIO"}' in script
+        assert "chown 1883:1883 /broker/passwd /broker/acl" in script
+        mounts = {target: source for source, target, _ in volumes(provision)}
+        assert Path(mounts["/broker"]).parts[-2:] == ("deploy", "broker")
+        simulator = services["simulator"]
+        assert simulator["environment"]["SIMULATOR_SCENARIO"] == scenario
+        assert 'test -n "$SIMULATOR_SCENARIO"' in simulator["command"][-1].replace("$$", "$")
+        assert "set DEMO_SCENARIO" in simulator["command"][-1]
+        # The simulator registers its devices, so it reads the registry's URL.
+        assert simulator["environment"]["AGRIMATCH_DATABASE_URL"].startswith("postgresql://")
+    # The option broker-users passes is a real one of this agrimatch.
+    assert (
+        "--simulator-scenario"
+        in subprocess.run(
+            [sys.executable, "-m", "agrimatch", "devices", "provision", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "200"},
+        ).stdout
+    )
+
+
 def test_only_the_broker_api_and_grafana_are_published_and_prometheus_on_loopback(config):
     published = {
         name: [p for p in service.get("ports", [])] for name, service in config["services"].items()
@@ -227,7 +281,12 @@ def test_the_image_runs_as_an_unprivileged_user_and_keeps_build_tools_out():
 def test_make_secrets_keeps_what_exists(project):
     before = secrets(project)
     services = sorted(p.name for p in (project / "deploy" / "broker" / "services").iterdir())
-    assert services == ["ingest.password", "operator.password", "publisher.password"]
+    assert services == [
+        "ingest.password",
+        "operator.password",
+        "publisher.password",
+        "simulator.password",
+    ]
     again = subprocess.run(
         ["bash", str(project / "deploy" / "make-secrets.sh")],
         capture_output=True,
