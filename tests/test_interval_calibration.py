@@ -68,14 +68,16 @@ def _forecasts(model: YieldQuantileModel, lead_days: int = 40) -> pd.DataFrame:
     return frame
 
 
-def _residuals(count: int, lead_days: int, low: float, high: float) -> pd.DataFrame:
-    """``count`` field-seasons of 2025 whose truth fell ``low`` below the P10 and ``high``
-    above the P90 (shares of the potential), at ``lead_days``."""
+def _residuals(
+    count: int, lead_days: int, low: float, high: float, years: tuple[int, ...] = (2024, 2025)
+) -> pd.DataFrame:
+    """``count`` field-seasons of ``years`` (in turn) whose truth fell ``low`` below the P10
+    and ``high`` above the P90 (shares of the potential), at ``lead_days``."""
     return pd.DataFrame(
         {
             "farm": [f"g{i}" for i in range(count)],
             "field": "a",
-            "year": 2025,
+            "year": [years[i % len(years)] for i in range(count)],
             "crop": "garlic",
             "lead_days": lead_days,
             "residual_p10": -low,
@@ -126,8 +128,9 @@ def test_residuals_inside_the_interval_narrow_it(model):
         _residuals(MIN_STORED_RESIDUALS - 1, 40, 0.1, 0.1),  # too few field-seasons
         _residuals(60, 90, 0.1, 0.1),  # stored at another lead
         _residuals(60, 40, 0.1, 0.1).assign(crop="maize"),  # of another crop
+        _residuals(60, 40, 0.1, 0.1, years=(2025,)),  # of one season: its weather only
     ],
-    ids=["none", "too-few", "other-lead", "other-crop"],
+    ids=["none", "too-few", "other-lead", "other-crop", "one-season"],
 )
 def test_without_enough_stored_residuals_the_models_own_calibration_stays(model, residuals):
     forecasts = _forecasts(model)
