@@ -16,7 +16,12 @@ times, side by side:
     each (``forecasting.distributed.DaskForecastEngine``);
   - the demand forecast (``DemandQuantileModel.forecast``) the same two ways;
 
-each checked equal to the last digit. Reported: seconds, fields/s, the
+each checked equal to the last digit. With ``--store DIR`` (an embedded SQLite
+store is written there from the world's daily telemetry, tests/regional_store.py)
+the per-field stage is timed as the scheduler runs it: one process reads all
+the telemetry from the store and forecasts; the cluster's workers each read
+their own regions' farms from the store (``ChainData.daily_in_store``), the
+calling process loading none. Reported: seconds, fields/s, the
 speed-up, the pickled size of each model shipped to the workers, and the
 time the cluster took to start (paid once per scheduler process).
 Loopback only; the cluster is stopped at the end.
@@ -28,6 +33,7 @@ import argparse
 import pickle
 import sys
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,11 +42,16 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agrimatch.settings import load_settings
+from agrimatch.store.embedded import EmbeddedStore
+from agrimatch.store.factory import EMBEDDED_FILE_NAME
 from forecasting.chain import field_forecasts, train_yield_model
 from forecasting.chain_data import planned_seasons, split_seasons
 from forecasting.demand_data import weekly
 from forecasting.demand_model import DemandQuantileModel
 from forecasting.distributed import DaskForecastEngine
+from forecasting.telemetry_frames import daily_field_frame, day_start_ms, empty_daily_frame
+from tests.regional_store import write_daily
 from tests.regional_world import regional_world
 
 
@@ -66,6 +77,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--store", type=Path, default=None)
     args = parser.parse_args()
 
     with threadpool_limits(1):
@@ -96,8 +108,25 @@ def main() -> None:
             size_mib = len(pickle.dumps(fitted)) / 2**20
             print(f"{name} model shipped to each worker: {size_mib:.1f} MiB pickled")
 
+        settings = None
+        if args.store is not None:
+            args.store.mkdir(parents=True, exist_ok=True)
+            with EmbeddedStore(args.store / EMBEDDED_FILE_NAME) as store:
+                seconds, points = timed(write_daily, store, world.data.daily)
+            print(f"store: {points:,} points written to {args.store} in {seconds:.1f} s")
+            settings = load_settings(data_dir=args.store)
+            first = min(world.data.daily["day"])
+            left = replace(data, daily=empty_daily_frame(), daily_in_store=(first, world.as_of))
+
+        def one_from_store() -> pd.DataFrame:
+            with EmbeddedStore(args.store / EMBEDDED_FILE_NAME) as store:
+                daily = daily_field_frame(store, day_start_ms(first), day_start_ms(world.as_of))
+            return field_forecasts(replace(data, daily=daily), fields, history, model, world.as_of)
+
         started = time.perf_counter()
-        with DaskForecastEngine("local", local_workers=args.workers) as engine:
+        with DaskForecastEngine(
+            "local", local_workers=args.workers, store_settings=settings
+        ) as engine:
             engine.client.wait_for_workers(args.workers, timeout=120)
             started_s = time.perf_counter() - started
             print(f"LocalCluster of {args.workers} processes started in {started_s:.1f} s")
@@ -111,6 +140,16 @@ def main() -> None:
                 rows.append(
                     ("fields", run, len(fields), one_s, many_s, _busiest_worker_s(engine, "fields"))
                 )
+                if settings is not None:
+                    one_s, one = timed(one_from_store)
+                    many_s, many = timed(
+                        engine.field_forecasts, left, fields, history, model, world.as_of
+                    )
+                    pd.testing.assert_frame_equal(many, one, check_exact=True)
+                    busiest = _busiest_worker_s(engine, "fields")
+                    rows.append(
+                        ("fields, read from store", run, len(fields), one_s, many_s, busiest)
+                    )
                 one_s, one = timed(demand_model.forecast, demand_weekly, origin, 26, data.campaigns)
                 many_s, many = timed(
                     engine.demand_forecast, demand_model, demand_weekly, origin, 26, data.campaigns
