@@ -98,6 +98,8 @@ def test_a_season_on_a_weather_file_has_exactly_its_temperatures_and_rain(tmp_pa
     np.testing.assert_array_equal(daily.tmin_c, expected[:, 0])
     np.testing.assert_array_equal(daily.tmax_c, expected[:, 1])
     np.testing.assert_array_equal(daily.rain_mm, expected[:, 2])
+    # The crop's water balance runs on the file's reference ET0, not Hargreaves'.
+    np.testing.assert_array_equal(daily.et0_mm, expected[:, 3])
     assert np.all(daily.radiation_mj_m2 > 0) and np.all(daily.dew_point_c <= daily.tmin_c)
 
     # The devices read the same weather: hourly, a rain gauge totals the file's rain. From

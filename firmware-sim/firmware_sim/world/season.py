@@ -225,9 +225,13 @@ def simulate_season(site: FarmSite, setup: FieldSetup, year: int, seed: int) -> 
     weather = farm_weather(seed, site.farm, climate, start, next_planting, site.anomalies)
     luck = _luck(seed, site.farm, setup.field, year)
 
-    et0 = climate.et0_calibration * soil_model.et0_hargreaves_mm(
-        weather.tmin_c, weather.tmax_c, weather.extraterrestrial_mj_m2
-    )
+    # A real weather file carries its station's reference ET0 (Penman-Monteith, as AquaCrop's
+    # files do): that beats Hargreaves from temperatures alone.
+    et0 = weather.reference_et0_mm
+    if et0 is None:
+        et0 = climate.et0_calibration * soil_model.et0_hargreaves_mm(
+            weather.tmin_c, weather.tmax_c, weather.extraterrestrial_mj_m2
+        )
     drought = anomaly_strength(weather.first_ordinal, len(weather), site.anomalies, "drought")
     grown_season = simulate_season_on(
         weather,
