@@ -272,3 +272,20 @@ def test_a_file_saved_with_a_row_index_is_read_as_aquacrop_reads_it(tmp_path):
     np.testing.assert_array_equal(
         table.tmin_c, [_day_values(FIRST + timedelta(days=i))[0] for i in range(5)]
     )
+
+
+def test_sim_backfill_beyond_the_file_says_so_in_one_line(tmp_path, station):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGRIMATCH_")}
+    env |= {"COLUMNS": "400", "AGRIMATCH_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-m", "agrimatch", "sim", "backfill", "--scenario",
+         str(_scenario(tmp_path)), "--seasons", "2", "--interval", "86400", "--no-realism"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "covers 2019-01-01 to 2021-12-31" in " ".join(done.stderr.split())

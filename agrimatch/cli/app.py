@@ -361,13 +361,16 @@ def sim_backfill(
     sink = MqttSink(MqttEndpoint.from_settings(settings)) if via == "mqtt" else StoreSink(store)
     try:
         with _stage_progress() as report:
-            result = backfill(
-                loaded,
-                store,
-                sessions,
-                sink,
-                BackfillOptions(seasons=seasons, interval_s=interval, realism=realism),
-                report,
+            # Seasons beyond a region's weather file fail here, before anything is simulated.
+            result = _scenario_or_exit(
+                lambda: backfill(
+                    loaded,
+                    store,
+                    sessions,
+                    sink,
+                    BackfillOptions(seasons=seasons, interval_s=interval, realism=realism),
+                    report,
+                )
             )
     finally:
         if isinstance(sink, MqttSink):
