@@ -17,6 +17,13 @@ where it can be checked without looking ahead:
   level shifted in the last year gets MSTL's trend; a calm series keeps ours
   where ours was better. Log space: a geometric mean, as the forecasters'
   errors are multiplicative.
+* **Level shifts go to MSTL.** Where a series' year-on-year growth (13-week
+  mean against the same weeks a year before, campaigns divided out) changed by
+  more than 2x within the year to the origin (:func:`level_shifted`), its
+  level stepped: our base (last year's week grown by the recent growth) would
+  count the step twice once its anniversary comes, so the series takes MSTL
+  with MSTL's own interval until the step is a year behind. Calm series in
+  the shipped scenarios move by 1.1-1.4x, the step up and down by 2.2-6x.
 * **Intervals, conformalised** (conformalised quantile regression, Romano et
   al. 2019): the combined log P10 and P90 are moved out (or in) by the 80 %
   quantile of the calibration scores ``max(log P10 − log y, log y − log P90)``,
@@ -44,11 +51,16 @@ from forecasting.demand_model import (
     WEEKS_PER_YEAR,
     DemandQuantileModel,
     check_forecast_request,
+    history_until,
+    weekly_series,
 )
 from forecasting.demand_peers import StatisticalPeer
 from forecasting.frames import DEMAND_COLUMNS
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # on our model; the rest on MSTL
+# A change of year-on-year growth beyond 2x in a year is a step, not noise or trend.
+LEVEL_SHIFT_LOG_RATIO = float(np.log(2.0))
+_GROWTH_WEEKS = 13
 _QUANTILE_COLUMNS = ("demand_kg_p10", "demand_kg_p50", "demand_kg_p90")
 COVERAGE = 0.8  # P10-P90
 
@@ -107,7 +119,13 @@ class CombinedDemandForecaster(BaseEstimator):
         check_forecast_request(origin_week, horizon_weeks, self.max_horizon_weeks)
         ours = self.model_.forecast(history_weekly, origin_week, horizon_weeks, campaigns)
         peer = self.peer_.forecast(history_weekly, origin_week, horizon_weeks, campaigns)
-        return self._combine(ours, peer)
+        known = history_until(history_weekly, origin_week)
+        shifted = {
+            one.keys
+            for one in weekly_series(known, _started_by(campaigns, origin_week), extend_to=None)
+            if level_shifted(one.adjusted_kg)
+        }
+        return self._combine(ours, peer, shifted)
 
     # -- calibration ---------------------------------------------------------------
 
@@ -170,19 +188,28 @@ class CombinedDemandForecaster(BaseEstimator):
         self.interval_shift_ = _conformal_shift(np.concatenate(scores))
         self.calibrated_ = True
 
-    def _combine(self, ours: pd.DataFrame, peer: pd.DataFrame) -> pd.DataFrame:
+    def _combine(
+        self,
+        ours: pd.DataFrame,
+        peer: pd.DataFrame,
+        shifted: set[tuple[str, str, str]] | None = None,
+    ) -> pd.DataFrame:
         keys = [*SERIES_KEYS, "week"]
         # A series only one forecaster could forecast keeps that one's forecast.
         joined = ours.merge(peer, on=keys, how="outer", suffixes=("", "_peer"))
         if joined.empty:
             return pd.DataFrame(columns=list(DEMAND_COLUMNS))
+        series = joined[list(SERIES_KEYS)].astype(str).itertuples(index=False, name=None)
+        is_shifted = np.array([key in (shifted or set()) for key in series], dtype=bool)
         weight = _per_series(joined, self.series_weight_, self.default_weight_)
+        weight[is_shifted] = 0.0  # MSTL alone
         for column in _QUANTILE_COLUMNS:
             has_ours = joined[column].notna().to_numpy()
             has_peer = joined[f"{column}_peer"].notna().to_numpy()
             w = np.where(has_ours & has_peer, weight, np.where(has_ours, 1.0, 0.0))
             joined[column] = _mix(joined.fillna({column: 1.0, f"{column}_peer": 1.0}), column, w)
         shift = _per_series(joined, self.series_shift_, self.interval_shift_)
+        shift[is_shifted] = 0.0  # MSTL's own interval: the calibration year held the step
         log_q = np.log(joined[list(_QUANTILE_COLUMNS)].to_numpy(dtype=float))
         log_q[:, 0] -= shift
         log_q[:, 2] += shift
@@ -191,6 +218,22 @@ class CombinedDemandForecaster(BaseEstimator):
         for k, column in enumerate(_QUANTILE_COLUMNS):
             out[column] = np.exp(log_q[:, k])
         return out[list(DEMAND_COLUMNS)].reset_index(drop=True)
+
+
+def level_shifted(adjusted_kg: np.ndarray, threshold: float = LEVEL_SHIFT_LOG_RATIO) -> bool:
+    """Did the series' level step in the year to its last week?
+
+    ``adjusted_kg`` is the weekly demand on a gap-free grid (NaN in gaps),
+    campaigns divided out. The year-on-year growth of the 13-week mean is
+    followed over the last 53 weeks; a range wider than ``threshold`` (log)
+    is a step up or down. A series younger than two years cannot tell: False.
+    """
+    mean = pd.Series(adjusted_kg).rolling(_GROWTH_WEEKS, min_periods=_GROWTH_WEEKS - 3).mean()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        growth = np.log(mean / mean.shift(WEEKS_PER_YEAR))
+    recent = growth.iloc[-(WEEKS_PER_YEAR + 1) :]
+    recent = recent[np.isfinite(recent)]
+    return bool(len(recent) and recent.max() - recent.min() > threshold)
 
 
 def _started_by(campaigns: pd.DataFrame | None, day: date) -> pd.DataFrame | None:

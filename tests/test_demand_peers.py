@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from forecasting.demand_combination import CombinedDemandForecaster
+from forecasting.demand_combination import CombinedDemandForecaster, level_shifted
 from forecasting.demand_peers import DEFAULT_PEERS, StatisticalPeer
 from forecasting.frames import DEMAND_COLUMNS
 from forecasting.metrics import wape
@@ -29,13 +29,13 @@ ORIGIN = START + timedelta(weeks=181)
 HORIZON = 26
 
 
-def _series(crop: str, factor: float, seed: int) -> pd.DataFrame:
+def _series(crop: str, factor: float, seed: int, weeks: int = WEEKS) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    t = np.arange(WEEKS)
+    t = np.arange(weeks)
     log_kg = (
         np.log(1000.0)
         + 0.4 * np.cos(2 * np.pi * t / 52)
-        + 0.08 * rng.standard_normal(WEEKS)
+        + 0.08 * rng.standard_normal(weeks)
         + np.where(t >= STEP_AT, np.log(factor), 0.0)
     )
     return pd.DataFrame(
@@ -157,3 +157,14 @@ def test_the_calibrated_intervals_are_ordered_and_cover_most_weeks(
     inside = (actual >= q[:, 0]) & (actual <= q[:, 2])
     # 78 weeks: about 80 % nominal; wide bounds, a calibration check is the backtest's.
     assert 0.6 <= inside.mean() <= 1.0
+
+
+def test_a_step_either_way_is_a_level_shift_and_a_calm_series_is_not(history: pd.DataFrame):
+    known = history[history["week"] <= ORIGIN]
+    kg = {crop: g["quantity_kg"].to_numpy() for crop, g in known.groupby("crop")}
+    assert level_shifted(kg["up"]) and level_shifted(kg["down"])
+    assert not level_shifted(kg["calm"])
+    # Two years after the step its growth is steady again; a young series cannot tell.
+    later = _series("up", 3.0, 1, weeks=STEP_AT + 2 * 52 + 26)["quantity_kg"].to_numpy()
+    assert not level_shifted(later)
+    assert not level_shifted(kg["up"][:60])
