@@ -15,9 +15,11 @@ the true one); ``coverage_p10_p90_model`` is the model's own calibration alone.
 
 **Demand.** Origins every ``demand_origin_step_weeks`` weeks through the
 evaluation years; from each, the weekly demand model (fitted on the weeks up
-to the origin, knowing the campaigns started by then) and the seasonal-naive
-baseline forecast ``demand_horizon_weeks`` weeks; WAPE over every platform,
-crop, region and week, pooled.
+to the origin, knowing the campaigns started by then), the seasonal-naive
+baseline and the statistical peers (:mod:`forecasting.demand_peers`, Nixtla
+statsforecast, fitted on the same weeks) forecast ``demand_horizon_weeks``
+weeks; WAPE of the P50 and P10–P90 coverage over every platform, crop, region
+and week, pooled, with each forecaster's fit-and-forecast time.
 
 **Campaigns.** For each evaluation year, crop and region the platforms
 sell, the whole chain runs as of ``campaign_planning_days`` before the
@@ -31,6 +33,7 @@ campaigns started naively on the first day of the harvest.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -58,8 +61,10 @@ from forecasting.chain import (
 )
 from forecasting.chain_data import ChainData, history_key, split_seasons
 from forecasting.demand_baselines import SeasonalNaiveForecaster
+from forecasting.demand_combination import CombinedDemandForecaster
 from forecasting.demand_data import SERIES_KEYS, weekly
-from forecasting.demand_model import DemandQuantileModel
+from forecasting.demand_model import DemandForecaster
+from forecasting.demand_peers import DEFAULT_PEERS, StatisticalPeer
 from forecasting.features import FEATURE_COLUMNS, field_features, recorded_history
 from forecasting.frames import FIELD_SEASON_COLUMNS
 from forecasting.interval_calibration import (
@@ -77,6 +82,7 @@ class BacktestOptions:
     min_training_seasons: int = 2
     demand_horizon_weeks: int = 26
     demand_origin_step_weeks: int = 8
+    demand_peers: tuple[str, ...] = DEFAULT_PEERS  # forecasting.demand_peers.PEER_METHODS
     campaign_planning_days: int = 60  # the chain runs this long before the harvest peak
     chain: ChainOptions = field(default_factory=ChainOptions)
 
@@ -116,6 +122,8 @@ class BacktestReport:
     demand_predictions: pd.DataFrame  # one row per series, origin and week
     demand_scores: dict[str, float]
     replays: list[CampaignReplay]
+    # One row per forecaster (ours, seasonal naive, each peer): WAPE, coverage, seconds.
+    demand_by_forecaster: pd.DataFrame = field(default_factory=pd.DataFrame)
     last_chain: ChainResult | None = None  # the last year's chain runs, merged, for the plot
     actual_weekly: pd.DataFrame | None = None  # crop, region, week, supply_kg, demand_kg
 
@@ -195,7 +203,7 @@ def run_backtest(data: ChainData, options: BacktestOptions | None = None) -> Bac
             f"the registry has {len(years)} ({years})"
         )
     predictions = yield_predictions(data, evaluation, options)
-    demand = demand_predictions(data, evaluation[0], options)
+    demand, seconds = demand_backtest(data, evaluation[0], options)
     replays, last_chain = campaign_replays(data, evaluation, options)
     return BacktestReport(
         evaluation_years=evaluation,
@@ -204,6 +212,7 @@ def run_backtest(data: ChainData, options: BacktestOptions | None = None) -> Bac
         demand_predictions=demand,
         demand_scores=demand_scores(demand),
         replays=replays,
+        demand_by_forecaster=demand_forecaster_scores(demand, seconds),
         last_chain=last_chain,
         actual_weekly=_actual_weekly(data, evaluation[-1]),
     )
@@ -324,29 +333,102 @@ def _share(group: pd.DataFrame, column: str, value: str) -> float:
 
 
 def demand_predictions(data: ChainData, first_year: int, options: BacktestOptions) -> pd.DataFrame:
-    """Model and seasonal-naive forecasts from rolling origins, joined with what happened."""
+    """Model, seasonal-naive and peer forecasts from rolling origins, joined with what happened."""
+    return demand_backtest(data, first_year, options)[0]
+
+
+def demand_backtest(
+    data: ChainData, first_year: int, options: BacktestOptions
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """:func:`demand_predictions` and each forecaster's seconds (fit and forecast, all origins).
+
+    Columns: the model's ``demand_kg_p10/p50/p90``, ``seasonal_naive`` and per peer
+    ``{peer}_p10/_p50/_p90``, ``actual_kg``, ``origin``. A week is scored only where
+    every forecaster forecast it, so all are compared on the same weeks.
+    """
     observed = weekly(data.demand_daily)
     if observed.empty:
         raise ChainError("no platform demand to backtest")
     horizon = options.demand_horizon_weeks
     last_week = max(observed["week"])
+    keys = [*SERIES_KEYS, "week"]
+    seconds: dict[str, float] = {"model": 0.0, "seasonal_naive": 0.0}
+    seconds |= {peer: 0.0 for peer in options.demand_peers}
     parts = []
     for origin in _origins(first_year, last_week, horizon, options.demand_origin_step_weeks):
         known = observed[observed["week"] <= origin]
         campaigns = data.campaigns[data.campaigns["start_on"] <= origin]
-        model = DemandQuantileModel(max_horizon_weeks=horizon).fit(known, campaigns=campaigns)
-        forecast = model.forecast(known, origin, horizon, campaigns=campaigns)
-        naive = SeasonalNaiveForecaster(horizon).fit(known).forecast(known, origin, horizon)
-        keys = [*SERIES_KEYS, "week"]
-        joined = forecast[[*keys, "demand_kg_p10", "demand_kg_p50", "demand_kg_p90"]].merge(
-            naive[[*keys, "demand_kg_p50"]].rename(columns={"demand_kg_p50": "seasonal_naive"}),
-            on=keys,
-        )
+        model = CombinedDemandForecaster(max_horizon_weeks=horizon)
+        forecasters: dict[str, DemandForecaster] = {
+            "model": model,
+            "seasonal_naive": SeasonalNaiveForecaster(horizon),
+        }
+        for peer in options.demand_peers:
+            forecasters[peer] = StatisticalPeer(peer, max_horizon_weeks=horizon)
+        joined: pd.DataFrame | None = None
+        for name, forecaster in forecasters.items():
+            started = time.perf_counter()
+            forecast = forecaster.fit(known, campaigns=campaigns).forecast(
+                known, origin, horizon, campaigns=campaigns
+            )
+            seconds[name] += time.perf_counter() - started
+            columns = _demand_columns(name)
+            part = forecast.rename(columns=columns)[[*keys, *columns.values()]]
+            joined = part if joined is None else joined.merge(part, on=keys)
+            if forecaster is model:
+                # The boosted trees alone, as fitted inside the combination: what it adds.
+                trees = model.model_.forecast(known, origin, horizon, campaigns=campaigns)
+                columns = _demand_columns(TREES)
+                part = trees.rename(columns=columns)[[*keys, *columns.values()]]
+                joined = joined.merge(part, on=keys)
+        assert joined is not None
         actual = observed[[*keys, "quantity_kg"]].rename(columns={"quantity_kg": "actual_kg"})
         parts.append(joined.merge(actual, on=keys).assign(origin=origin))
     if not parts:
         raise ChainError(f"no demand origin in {first_year} leaves {horizon} weeks to check")
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True), seconds
+
+
+TREES = "gbm_alone"  # our quantile trees without MSTL or calibration (no time of their own)
+
+
+def _demand_columns(name: str) -> dict[str, str]:
+    """How a forecaster's quantile columns are named in the backtest's predictions."""
+    if name == "model":
+        return {c: c for c in ("demand_kg_p10", "demand_kg_p50", "demand_kg_p90")}
+    if name == "seasonal_naive":  # P50 only: the yardstick
+        return {"demand_kg_p50": "seasonal_naive"}
+    return {f"demand_kg_p{q}": f"{name}_p{q}" for q in (10, 50, 90)}
+
+
+def demand_forecaster_scores(predictions: pd.DataFrame, seconds: dict[str, float]) -> pd.DataFrame:
+    """Per forecaster: pooled P50 WAPE, P10–P90 coverage (NaN without an interval), seconds,
+    and how much better the model's WAPE is than it (``model_better``, 0.1 = 10 % lower)."""
+    actual = predictions["actual_kg"].to_numpy()
+    model_wape = wape(actual, predictions["demand_kg_p50"])
+    rows = []
+    names = list(seconds)
+    if f"{TREES}_p50" in predictions:
+        names.insert(1, TREES)
+    for name in names:
+        spent = seconds.get(name, float("nan"))
+        columns = list(_demand_columns(name).values())
+        p50 = columns[1] if len(columns) == 3 else columns[0]
+        score = wape(actual, predictions[p50])
+        coverage = float("nan")
+        if len(columns) == 3:
+            low, high = predictions[columns[0]], predictions[columns[2]]
+            coverage = float(((actual >= low) & (actual <= high)).mean())
+        rows.append(
+            {
+                "forecaster": name,
+                "wape_p50": score,
+                "coverage_p10_p90": coverage,
+                "seconds": spent,
+                "model_better": 1.0 - model_wape / score,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def demand_scores(predictions: pd.DataFrame) -> dict[str, float]:

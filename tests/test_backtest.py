@@ -88,6 +88,23 @@ def test_demand_is_scored_from_rolling_origins_against_seasonal_naive(report):
     assert (predictions["week"] > predictions["origin"]).all()
 
 
+def test_demand_is_scored_beside_the_statistical_peers_on_the_same_weeks(report):
+    scores = report.demand_by_forecaster.set_index("forecaster")
+    assert list(scores.index) == [
+        "model", "gbm_alone", "seasonal_naive", "mstl", "auto_ets", "auto_theta"
+    ]  # fmt: skip
+    assert (scores["wape_p50"] > 0).all() and (scores["wape_p50"] < 1).all()
+    assert scores.loc["model", "wape_p50"] == pytest.approx(report.demand_scores["wape_p50"])
+    # Every peer has its own 80 % interval; seasonal naive is a point forecast.
+    for name in ("model", "gbm_alone", "mstl", "auto_ets", "auto_theta"):
+        assert 0 < scores.loc[name, "coverage_p10_p90"] <= 1, name
+    assert scores.loc[["model", "mstl", "auto_ets"], "seconds"].gt(0).all()
+    predictions = report.demand_predictions
+    for name in ("mstl", "auto_ets", "auto_theta"):
+        q = predictions[[f"{name}_p10", f"{name}_p50", f"{name}_p90"]]
+        assert q.notna().all().all() and (q.diff(axis=1).iloc[:, 1:] >= 0).all().all(), name
+
+
 def test_the_garlic_glut_gets_campaigns_from_its_harvest_peak_that_clear_it(report):
     [garlic] = [r for r in report.replays if r.crop == "garlic"]
     # The first campaign sells during the harvest, not after the glut: here it opens
@@ -124,6 +141,12 @@ def test_backtest_command_writes_tables_png_and_json(tmp_path):
     assert [row["lead_days"] for row in report["yield_by_lead"]] == [90, 60, 30]
     by_crop = {(row["crop"], row["lead_days"]) for row in report["yield_by_crop"]}
     assert ("garlic", 30) in by_crop and len(by_crop) == 3 * len({c for c, _ in by_crop})
+    assert "demand vs statistical peers" in ran.stdout and "mstl" in ran.stdout
+    peers = {row["forecaster"]: row for row in report["demand_forecasters"]}
+    assert set(peers) >= {"model", "seasonal_naive", "mstl", "auto_ets", "auto_theta"}
+    assert all(row["wape_p50"] > 0 for row in peers.values())
+    # The trees alone are timed inside the combination ("model"): no time of their own.
+    assert all(row["seconds"] >= 0 for name, row in peers.items() if name != "gbm_alone")
     assert {t["name"] for t in report["targets"]} >= {
         "yield P50 WAPE 30 d",
         "campaigns: surplus cleared",

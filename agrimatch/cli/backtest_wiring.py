@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
@@ -138,6 +139,8 @@ def report_json(report: BacktestReport) -> dict[str, Any]:
         "yield_by_lead": report.yield_by_lead.to_dict(orient="records"),
         "yield_by_crop": report.yield_by_crop.to_dict(orient="records"),
         "demand": report.demand_scores,
+        # Ours beside seasonal naive and the statsforecast peers, on the same weeks.
+        "demand_forecasters": report.demand_by_forecaster.to_dict(orient="records"),
         "campaigns": report.campaign_scores,
         "replays": [
             {
@@ -207,6 +210,8 @@ def print_report(report: BacktestReport, console: Console) -> None:
         f"{demand['wape_seasonal_naive']:.1%} ({demand['better_than_seasonal_naive']:+.0%}), "
         f"P10-P90 coverage {demand['coverage_p10_p90']:.0%}"
     )
+    if not report.demand_by_forecaster.empty:
+        print_demand_forecasters(report.demand_by_forecaster, console)
     replays = Table(title="campaigns replayed in the simulated market")
     replay_columns = ("year", "crop · region", "planned", "peak", "n", "first start",
                       "surplus t", "cleared rec/naive/ceiling",
@@ -239,3 +244,21 @@ def print_report(report: BacktestReport, console: Console) -> None:
         measured = f"{t.measured:,.0f} kg" if "kg" in t.name else f"{t.measured:.1%}"
         targets.add_row(t.name, measured, t.target, "yes" if t.met else "[red]no[/]")
     console.print(targets)
+
+
+def print_demand_forecasters(scores: pd.DataFrame, console: Console) -> None:
+    """Ours beside seasonal naive and the statistical peers: WAPE, coverage, time."""
+    table = Table(title="demand vs statistical peers (same series, origins and weeks)")
+    for column in ("forecaster", "P50 WAPE", "P10-P90", "seconds", "ours better by"):
+        table.add_column(column, justify="right")
+    for row in scores.itertuples(index=False):
+        coverage = "-" if pd.isna(row.coverage_p10_p90) else f"{row.coverage_p10_p90:.0%}"
+        better = "" if row.forecaster == "model" else f"{row.model_better:+.0%}"
+        table.add_row(
+            "ours" if row.forecaster == "model" else str(row.forecaster),
+            f"{row.wape_p50:.1%}",
+            coverage,
+            f"{row.seconds:.1f}",
+            better,
+        )
+    console.print(table)
