@@ -146,15 +146,7 @@ def gdd_climatology(
     doy = pd.DatetimeIndex(region.index).day_of_year.to_numpy() - 1
     values = region.to_numpy()
 
-    counts = _pooled(np.bincount(doy, minlength=DAYS_OF_YEAR).astype(float), window_days)
-    sums = _pooled(np.bincount(doy, weights=values, minlength=DAYS_OF_YEAR), window_days)
-    mean = _fill_circular(
-        np.divide(sums, counts, out=np.full(DAYS_OF_YEAR, np.nan), where=counts > 0)
-    )
-    residual = values - mean[doy]
-    squares = _pooled(np.bincount(doy, weights=residual**2, minlength=DAYS_OF_YEAR), window_days)
-    variance = np.divide(squares, counts - 1, out=np.full(DAYS_OF_YEAR, np.nan), where=counts > 1)
-    sd = _fill_circular(np.sqrt(variance), fallback=float(np.std(residual)))
+    mean, sd, residual = _day_of_year_normals(doy, values, window_days)
 
     consecutive = np.flatnonzero(np.diff(ordinals) == 1)
     rho = 0.0
@@ -186,6 +178,17 @@ def _killing_frost_chance(spec: CropSpec, frame: pd.DataFrame, window_days: int)
     tmin = pd.Series(frame["air_temp_min_c"].to_numpy(float)).groupby(days).mean()
     doy = pd.DatetimeIndex(tmin.index).day_of_year.to_numpy() - 1
     values = tmin.to_numpy()
+    mean, sd, _ = _day_of_year_normals(doy, values, window_days)
+    z = (killing_temperature_c(spec) - mean) / np.maximum(sd, 0.1)
+    return np.asarray(ndtr(z), dtype=float)
+
+
+def _day_of_year_normals(
+    doy: np.ndarray, values: np.ndarray, window_days: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per day of year, the mean and standard deviation of ``values`` pooled over the days
+    within ``window_days`` (gaps interpolated around the calendar), and each value's
+    residual from its day's mean."""
     counts = _pooled(np.bincount(doy, minlength=DAYS_OF_YEAR).astype(float), window_days)
     sums = _pooled(np.bincount(doy, weights=values, minlength=DAYS_OF_YEAR), window_days)
     mean = _fill_circular(
@@ -195,8 +198,7 @@ def _killing_frost_chance(spec: CropSpec, frame: pd.DataFrame, window_days: int)
     squares = _pooled(np.bincount(doy, weights=residual**2, minlength=DAYS_OF_YEAR), window_days)
     variance = np.divide(squares, counts - 1, out=np.full(DAYS_OF_YEAR, np.nan), where=counts > 1)
     sd = _fill_circular(np.sqrt(variance), fallback=float(np.std(residual)))
-    z = (killing_temperature_c(spec) - mean) / np.maximum(sd, 0.1)
-    return np.asarray(ndtr(z), dtype=float)
+    return mean, sd, residual
 
 
 def _pooled(per_day: np.ndarray, window_days: int) -> np.ndarray:
