@@ -60,6 +60,9 @@ from forecasting.frames import DEMAND_COLUMNS
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # on our model; the rest on MSTL
 # A change of year-on-year growth beyond 2x in a year is a step, not noise or trend.
 LEVEL_SHIFT_LOG_RATIO = float(np.log(2.0))
+# A fitted step below 1.5x is the growth's noise (festivals, campaigns), not a new level.
+MIN_STEP_LOG = float(np.log(1.5))
+STEPPED_WEIGHT = 0.5  # on our re-levelled model, for a series that stepped within the year
 _GROWTH_WEEKS = 13
 _QUANTILE_COLUMNS = ("demand_kg_p10", "demand_kg_p50", "demand_kg_p90")
 COVERAGE = 0.8  # P10-P90
@@ -117,15 +120,12 @@ class CombinedDemandForecaster(BaseEstimator):
         if not hasattr(self, "model_"):
             raise RuntimeError("CombinedDemandForecaster is not fitted; call fit() first")
         check_forecast_request(origin_week, horizon_weeks, self.max_horizon_weeks)
-        ours = self.model_.forecast(history_weekly, origin_week, horizon_weeks, campaigns)
+        steps = level_steps(history_weekly, campaigns, origin_week)
+        ours = self.model_.forecast(
+            relevel(history_weekly, steps), origin_week, horizon_weeks, campaigns
+        )
         peer = self.peer_.forecast(history_weekly, origin_week, horizon_weeks, campaigns)
-        known = history_until(history_weekly, origin_week)
-        shifted = {
-            one.keys
-            for one in weekly_series(known, _started_by(campaigns, origin_week), extend_to=None)
-            if level_shifted(one.adjusted_kg)
-        }
-        return self._combine(ours, peer, shifted)
+        return self._combine(ours, peer, set(steps))
 
     # -- calibration ---------------------------------------------------------------
 
@@ -157,7 +157,9 @@ class CombinedDemandForecaster(BaseEstimator):
             while origin < last:
                 horizon = min(self.max_horizon_weeks, (last - origin).days // 7)
                 seen = _started_by(campaigns, origin)
-                ours = model.forecast(series, origin, horizon, seen)
+                # Forecast as forecast() will: a recent step re-levelled away first.
+                steps = level_steps(series, seen, origin)
+                ours = model.forecast(relevel(series, steps), origin, horizon, seen)
                 peer = self.peer_.forecast(series, origin, horizon, seen)
                 parts.append(
                     ours.merge(peer, on=keys, suffixes=("", "_peer")).merge(truth, on=keys)
@@ -192,7 +194,7 @@ class CombinedDemandForecaster(BaseEstimator):
         self,
         ours: pd.DataFrame,
         peer: pd.DataFrame,
-        shifted: set[tuple[str, str, str]] | None = None,
+        stepped: set[tuple[str, str, str]] | None = None,
     ) -> pd.DataFrame:
         keys = [*SERIES_KEYS, "week"]
         # A series only one forecaster could forecast keeps that one's forecast.
@@ -200,16 +202,18 @@ class CombinedDemandForecaster(BaseEstimator):
         if joined.empty:
             return pd.DataFrame(columns=list(DEMAND_COLUMNS))
         series = joined[list(SERIES_KEYS)].astype(str).itertuples(index=False, name=None)
-        is_shifted = np.array([key in (shifted or set()) for key in series], dtype=bool)
+        is_stepped = np.array([key in (stepped or set()) for key in series], dtype=bool)
         weight = _per_series(joined, self.series_weight_, self.default_weight_)
-        weight[is_shifted] = 0.0  # MSTL alone
+        # The calibration year (mostly before the step) cannot tell which forecaster
+        # follows the new level better: equal weights, the robust choice.
+        weight[is_stepped] = STEPPED_WEIGHT
         for column in _QUANTILE_COLUMNS:
             has_ours = joined[column].notna().to_numpy()
             has_peer = joined[f"{column}_peer"].notna().to_numpy()
             w = np.where(has_ours & has_peer, weight, np.where(has_ours, 1.0, 0.0))
             joined[column] = _mix(joined.fillna({column: 1.0, f"{column}_peer": 1.0}), column, w)
         shift = _per_series(joined, self.series_shift_, self.interval_shift_)
-        shift[is_shifted] = 0.0  # MSTL's own interval: the calibration year held the step
+        shift[is_stepped] = 0.0  # the two forecasters' own quantiles: the step is new to both
         log_q = np.log(joined[list(_QUANTILE_COLUMNS)].to_numpy(dtype=float))
         log_q[:, 0] -= shift
         log_q[:, 2] += shift
@@ -267,3 +271,78 @@ def _mix(rows: pd.DataFrame, column: str, weight: float | np.ndarray) -> np.ndar
 def _monday(value: object) -> date:
     day = pd.Timestamp(value).date()
     return day - timedelta(days=day.weekday())
+
+
+def level_step(adjusted_kg: np.ndarray) -> tuple[int, float] | None:
+    """Where the level stepped in the last two years, and by how much (log).
+
+    The year-on-year growth of the 4-week mean, ``d``, is ``a`` for a calm
+    series; a step at grid week ``s`` adds ``step`` to it for the 52 weeks from
+    ``s`` (a year later, both weeks compared are past it). The least-squares
+    fit of that box over the last 104 weeks gives ``s`` and ``step``. None
+    when the series is too short for two year-on-year points inside and out.
+    """
+    mean = pd.Series(adjusted_kg).rolling(4, min_periods=2).mean().to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        growth = np.log(mean[WEEKS_PER_YEAR:] / mean[:-WEEKS_PER_YEAR])
+    n = len(adjusted_kg)
+    at = np.arange(WEEKS_PER_YEAR, n)
+    window = (at >= n - 2 * WEEKS_PER_YEAR) & np.isfinite(growth)
+    at, growth = at[window], growth[window]
+    best: tuple[float, int, float] | None = None
+    for s in at:
+        inside = (at >= s) & (at < s + WEEKS_PER_YEAR)
+        if inside.sum() < 2 or (~inside).sum() < 2:
+            continue
+        step = growth[inside].mean() - growth[~inside].mean()
+        fitted = np.where(inside, growth[inside].mean(), growth[~inside].mean())
+        sse = float(np.sum((growth - fitted) ** 2))
+        if best is None or sse < best[0]:
+            best = (sse, int(s), float(step))
+    return None if best is None else (best[1], best[2])
+
+
+def level_steps(
+    history_weekly: pd.DataFrame, campaigns: pd.DataFrame | None, origin_week: date
+) -> dict[tuple[str, str, str], tuple[date, float]]:
+    """Each series whose level stepped in the year to the origin: (first week after, log step).
+
+    A step counts when the year-on-year growth moved by more than 2x
+    (:func:`level_shifted`), the fitted step (:func:`level_step`) is at least
+    :data:`MIN_STEP_LOG` and it came within the last 52 weeks: later, the
+    weeks our base compares are both past it.
+    """
+    known = history_until(history_weekly, origin_week)
+    steps = {}
+    for one in weekly_series(known, _started_by(campaigns, origin_week), extend_to=None):
+        if not level_shifted(one.adjusted_kg):
+            continue
+        found = level_step(one.adjusted_kg)
+        if found is None or abs(found[1]) < MIN_STEP_LOG:
+            continue
+        when = one.weeks[found[0]]
+        if when > origin_week - timedelta(weeks=WEEKS_PER_YEAR):
+            steps[one.keys] = (when, found[1])
+    return steps
+
+
+def relevel(
+    history_weekly: pd.DataFrame, steps: dict[tuple[str, str, str], tuple[date, float]]
+) -> pd.DataFrame:
+    """The history with each stepped series' weeks before its step moved to the new level.
+
+    Why: our base is last year's week grown by the recent year-on-year growth;
+    within a year of a step that growth holds the step, and once the base week
+    is past the step too the step is counted twice. Re-levelled (an intervention
+    adjustment, as campaigns are divided out), the history is calm at the new level.
+    """
+    if not steps:
+        return history_weekly
+    weeks = [_monday(w) for w in history_weekly["week"]]
+    series = history_weekly[list(SERIES_KEYS)].astype(str).itertuples(index=False, name=None)
+    factor = np.ones(len(history_weekly))
+    for k, (key, week) in enumerate(zip(series, weeks, strict=True)):
+        found = steps.get(key)
+        if found is not None and week < found[0]:
+            factor[k] = np.exp(found[1])
+    return history_weekly.assign(quantity_kg=history_weekly["quantity_kg"].to_numpy() * factor)

@@ -1,0 +1,141 @@
+"""The combination on level steps: the step found and dated, the history re-levelled, and a
+step up and a step down followed without hurting a calm series.
+
+Synthetic weekly series of four years with a yearly cycle and 8 % weekly noise:
+one steps UP x3 and one DOWN to 40 % 34 weeks before the origin, so that for
+most of the 26-week horizon the base week (a year before the target) is past
+the step too: where our base, grown by a growth that holds the step, counted
+it twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from forecasting.demand_combination import (
+    CombinedDemandForecaster,
+    level_step,
+    level_steps,
+    relevel,
+)
+from forecasting.metrics import wape
+
+START = date(2020, 1, 6)
+WEEKS = 208
+STEP_AT = 147
+ORIGIN = START + timedelta(weeks=181)
+HORIZON = 26
+
+
+def _series(crop: str, factor: float, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.arange(WEEKS)
+    log_kg = (
+        np.log(1000.0)
+        + 0.4 * np.cos(2 * np.pi * t / 52)
+        + 0.08 * rng.standard_normal(WEEKS)
+        + np.where(t >= STEP_AT, np.log(factor), 0.0)
+    )
+    return pd.DataFrame(
+        {
+            "platform": "pdd",
+            "crop": crop,
+            "region": "r",
+            "week": [START + timedelta(weeks=int(k)) for k in t],
+            "quantity_kg": np.exp(log_kg),
+            "price_cny_per_kg": 5.0,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.DataFrame:
+    return pd.concat(
+        [_series("up", 3.0, 11), _series("down", 0.4, 12), _series("calm", 1.0, 13)],
+        ignore_index=True,
+    )
+
+
+def test_level_step_dates_and_sizes_a_step() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(160)
+    kg = np.exp(0.05 * rng.standard_normal(160) + np.where(t >= 130, np.log(2.5), 0.0))
+    found = level_step(kg)
+    assert found is not None
+    at, step = found
+    # The 4-week mean crosses half-way two weeks in.
+    assert 129 <= at <= 133
+    assert step == pytest.approx(np.log(2.5), abs=0.15)
+
+
+def test_level_steps_ignore_calm_series_and_relevel_moves_only_the_weeks_before(
+    history: pd.DataFrame,
+) -> None:
+    known = history[history["week"] <= ORIGIN]
+    steps = level_steps(known, None, ORIGIN)
+    assert set(steps) == {("pdd", "up", "r"), ("pdd", "down", "r")}
+    step_week = START + timedelta(weeks=STEP_AT)
+    for (_, crop, _), (when, log_step) in steps.items():
+        assert abs((when - step_week).days) <= 3 * 7, crop
+    assert steps[("pdd", "up", "r")][1] == pytest.approx(np.log(3.0), abs=0.2)
+    assert steps[("pdd", "down", "r")][1] == pytest.approx(np.log(0.4), abs=0.2)
+
+    moved = relevel(known, steps)
+    ratio = moved["quantity_kg"].to_numpy() / known["quantity_kg"].to_numpy()
+    for key, (when, log_step) in steps.items():
+        rows = (known["crop"] == key[1]).to_numpy()
+        before = rows & np.array([w < when for w in known["week"]])
+        assert np.allclose(ratio[before], np.exp(log_step))
+        assert np.allclose(ratio[rows & ~before], 1.0)
+    assert np.allclose(ratio[(known["crop"] == "calm").to_numpy()], 1.0)
+
+
+@pytest.fixture(scope="module")
+def forecasts(history: pd.DataFrame) -> Iterator[dict[str, pd.DataFrame]]:
+    known = history[history["week"] <= ORIGIN]
+    # Fewer boosting rounds than shipped: the test is of the step handling, not the trees.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        combined = CombinedDemandForecaster(max_iter=60).fit(known)
+        yield {
+            "combined": combined.forecast(history, ORIGIN, HORIZON),
+            "ours": combined.model_.forecast(history, ORIGIN, HORIZON),
+            "mstl": combined.peer_.forecast(history, ORIGIN, HORIZON),
+        }
+
+
+def _wape(history: pd.DataFrame, forecast: pd.DataFrame, crop: str) -> float:
+    truth = history[history["crop"] == crop].set_index("week")["quantity_kg"]
+    mine = forecast[forecast["crop"] == crop]
+    return wape(truth.loc[list(mine["week"])].to_numpy(), mine["demand_kg_p50"].to_numpy())
+
+
+@pytest.mark.parametrize("crop", ["up", "down"])
+def test_a_step_is_followed(
+    history: pd.DataFrame, forecasts: dict[str, pd.DataFrame], crop: str
+) -> None:
+    combined = _wape(history, forecasts["combined"], crop)
+    # The trees alone count the step twice once the base week is past it.
+    assert combined < 0.5 * _wape(history, forecasts["ours"], crop)
+    assert combined < 0.15  # the noise is 8 %
+
+
+def test_a_calm_series_is_not_hurt(
+    history: pd.DataFrame, forecasts: dict[str, pd.DataFrame]
+) -> None:
+    combined = _wape(history, forecasts["combined"], "calm")
+    worst = max(_wape(history, forecasts[name], "calm") for name in ("ours", "mstl"))
+    assert combined <= worst + 0.01
+    assert combined < 0.15
+
+
+def test_intervals_are_ordered(forecasts: dict[str, pd.DataFrame]) -> None:
+    out = forecasts["combined"]
+    assert len(out) == 3 * HORIZON
+    assert (out["demand_kg_p10"] <= out["demand_kg_p50"]).all()
+    assert (out["demand_kg_p50"] <= out["demand_kg_p90"]).all()
