@@ -39,8 +39,9 @@ from forecasting.chain_data import (
     seasons_to_forecast,
     split_seasons,
 )
+from forecasting.chain_demand import fitted_demand_forecaster
 from forecasting.demand_data import weekly
-from forecasting.demand_model import DemandQuantileModel
+from forecasting.demand_model import DemandForecaster
 from forecasting.drivers import field_drivers
 from forecasting.economics import past_yield_quantiles
 from forecasting.errors import ChainError
@@ -92,7 +93,7 @@ class ForecastEngine(Protocol):
 
     def demand_forecast(
         self,
-        model: DemandQuantileModel,
+        model: DemandForecaster,
         history_weekly: pd.DataFrame,
         origin_week: date,
         horizon_weeks: int,
@@ -388,17 +389,17 @@ def forecast_as_of(
 def chain_market(
     data: ChainData, as_of: date, forecasts: pd.DataFrame, options: ChainOptions
 ) -> Market:
-    """The market the chain recommends in as of ``as_of``: the demand model's forecast
-    from the last whole week before it, long enough for ``forecasts``' harvests to sell
-    or spoil, with the observed prices, the platforms and the campaign history."""
+    """The market the chain recommends in as of ``as_of``: the shipped demand forecaster's
+    (:mod:`forecasting.chain_demand`) forecast from the last whole week before it, long
+    enough for ``forecasts``' harvests to sell or spoil, with the observed prices, the
+    platforms and the campaign history."""
     known = data.until(as_of)
     demand_weekly = weekly(known.demand_daily)
     if demand_weekly.empty:
         raise ChainError(f"no platform demand recorded before {as_of}")
     origin = as_of - timedelta(days=as_of.weekday() + 7)  # the last whole week before as_of
     horizon_weeks = demand_horizon_weeks(forecasts, origin, options.horizon_weeks)
-    demand_model = DemandQuantileModel(max_horizon_weeks=horizon_weeks)
-    demand_model.fit(demand_weekly[demand_weekly["week"] <= origin], campaigns=known.campaigns)
+    demand_model = fitted_demand_forecaster(demand_weekly, known.campaigns, origin, horizon_weeks)
     if options.engine is None:
         demand = demand_model.forecast(
             demand_weekly, origin, horizon_weeks, campaigns=known.campaigns

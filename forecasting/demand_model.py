@@ -379,7 +379,14 @@ def _take(values: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 
 class DemandForecaster(Protocol):
-    """What the model and its baselines share, so a backtest can run them alike."""
+    """A demand forecaster: the trees, the shipped combination
+    (:class:`~forecasting.demand_combination.CombinedDemandForecaster`), the statistical
+    peers and the baselines, so the chain, its Dask engine and the backtest take any of them.
+
+    ``forecast`` must give each (platform, crop, region) series from that series' own
+    history: the Dask engine forecasts a partition of regions per task and expects the
+    one-process rows back, to the last digit.
+    """
 
     def fit(
         self, X: pd.DataFrame, y: None = None, campaigns: pd.DataFrame | None = None

@@ -9,10 +9,9 @@ it", :mod:`forecasting.drivers`). Demand series are keyed by platform, crop
 and region, and each is forecast from its own history. So regions are packed
 into partitions (largest first onto the lightest partition), each partition
 runs the very functions one process runs (:func:`forecasting.chain.field_forecasts`,
-:meth:`~forecasting.demand_model.DemandQuantileModel.forecast`) on its
-regions' rows, and the results are put back in the one-process order:
-identical to the last digit, which ``tests/test_distributed_forecast.py``
-checks on the whole chain.
+the fitted demand forecaster's ``forecast``) on its regions' rows, and the
+results are put back in the one-process order: identical to the last digit,
+which ``tests/test_distributed_forecast.py`` checks on the whole chain.
 
 Telemetry, the bulk of the input, is read by the workers: when the chain's
 data leaves the daily telemetry in the store (:attr:`ChainData.daily_in_store`,
@@ -28,8 +27,8 @@ cluster over the embedded store gets the frames shipped, as does a what-if,
 whose telemetry is reweathered in the calling process.
 
 Models are fitted once, in the calling process (the yield model by the weekly
-retrain or the run, the demand model by the run), and shipped to every worker
-once per run (``Client.scatter(..., broadcast=True)``); every partition's task
+retrain or the run, the demand forecaster by the run), and shipped to every
+worker once per run (``Client.scatter(..., broadcast=True)``); every partition's task
 refers to that one copy instead of carrying its own.
 
 The engine is Dask distributed, nothing of ours: ``local`` starts a
@@ -55,7 +54,7 @@ from agrimatch.settings import Settings
 from agrimatch.store.factory import EMBEDDED_FILE_NAME, open_store
 from forecasting.chain import field_forecasts
 from forecasting.chain_data import CAMPAIGN_COLUMNS, ChainData
-from forecasting.demand_model import SERIES_KEYS, DemandQuantileModel
+from forecasting.demand_model import SERIES_KEYS, DemandForecaster
 from forecasting.frames import DEMAND_COLUMNS
 from forecasting.telemetry_frames import daily_field_frame, day_start_ms
 from forecasting.yield_model import YieldQuantileModel
@@ -172,7 +171,7 @@ def _forecast_fields(
 
 
 def _demand_forecast_task(
-    model: DemandQuantileModel,
+    model: DemandForecaster,
     history_weekly: pd.DataFrame,
     origin_week: date,
     horizon_weeks: int,
@@ -362,7 +361,7 @@ class DaskForecastEngine:
 
     def demand_forecast(
         self,
-        model: DemandQuantileModel,
+        model: DemandForecaster,
         history_weekly: pd.DataFrame,
         origin_week: date,
         horizon_weeks: int,

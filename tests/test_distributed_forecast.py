@@ -35,8 +35,8 @@ from forecasting.chain import (
     training_set,
 )
 from forecasting.chain_data import ChainData, planned_seasons, split_seasons
+from forecasting.demand_combination import CombinedDemandForecaster
 from forecasting.demand_data import weekly
-from forecasting.demand_model import DemandQuantileModel
 from forecasting.distributed import DaskForecastEngine, engine_for, region_partitions
 from forecasting.features import FEATURE_COLUMNS
 from forecasting.telemetry_frames import daily_field_frame, day_start_ms, empty_daily_frame
@@ -148,8 +148,14 @@ def test_the_demand_forecast_on_two_workers_equals_one_process_to_the_last_digit
     data = fitted.world.data.until(fitted.world.as_of)
     history = weekly(data.demand_daily)
     origin = fitted.world.as_of - timedelta(days=fitted.world.as_of.weekday() + 7)
-    model = DemandQuantileModel(max_iter=40, max_horizon_weeks=26)
-    model.fit(history[history["week"] <= origin], campaigns=data.campaigns)
+    # The shipped combination, light: a half-year calibration span, so that the world's
+    # 97 weeks of demand give each series its own weight and interval shift.
+    model = CombinedDemandForecaster(
+        max_iter=40, max_horizon_weeks=26, calibration_weeks=26, min_weeks_before_calibration=26
+    )
+    with threadpool_limits(1):
+        model.fit(history[history["week"] <= origin], campaigns=data.campaigns)
+    assert model.calibrated_ and len(set(model.series_weight_.values())) > 1
     one = model.forecast(history, origin, 26, campaigns=data.campaigns)
     many = engine.demand_forecast(model, history, origin, 26, data.campaigns)
     pd.testing.assert_frame_equal(many, one, check_exact=True)
