@@ -74,25 +74,32 @@ def test_level_step_dates_and_sizes_a_step() -> None:
     assert step == pytest.approx(np.log(2.5), abs=0.15)
 
 
-def test_level_steps_ignore_calm_series_and_relevel_moves_only_the_weeks_before(
+def test_level_steps_ignore_calm_series_and_relevel_lifts_the_weeks_before(
     history: pd.DataFrame,
 ) -> None:
     known = history[history["week"] <= ORIGIN]
     steps = level_steps(known, None, ORIGIN)
     assert set(steps) == {("pdd", "up", "r"), ("pdd", "down", "r")}
     step_week = START + timedelta(weeks=STEP_AT)
-    for (_, crop, _), (when, log_step) in steps.items():
-        assert abs((when - step_week).days) <= 3 * 7, crop
-    assert steps[("pdd", "up", "r")][1] == pytest.approx(np.log(3.0), abs=0.2)
-    assert steps[("pdd", "down", "r")][1] == pytest.approx(np.log(0.4), abs=0.2)
+    for (_, crop, _), found in steps.items():
+        assert abs((found.week - step_week).days) <= 3 * 7, crop
+    assert steps[("pdd", "up", "r")].log_step == pytest.approx(np.log(3.0), abs=0.2)
+    assert steps[("pdd", "down", "r")].log_step == pytest.approx(np.log(0.4), abs=0.2)
 
     moved = relevel(known, steps)
     ratio = moved["quantity_kg"].to_numpy() / known["quantity_kg"].to_numpy()
-    for key, (when, log_step) in steps.items():
+    weeks = np.array([(w - START).days // 7 for w in known["week"]])
+    for key, found in steps.items():
         rows = (known["crop"] == key[1]).to_numpy()
-        before = rows & np.array([w < when for w in known["week"]])
-        assert np.allclose(ratio[before], np.exp(log_step))
-        assert np.allclose(ratio[rows & ~before], 1.0)
+        # Well before the step: the whole step; well after it: (nearly) nothing.
+        long_before = rows & (weeks < STEP_AT - 13)
+        assert np.allclose(ratio[long_before], np.exp(found.log_step))
+        after = ratio[rows & (weeks >= STEP_AT + 4)]
+        assert np.all(np.abs(np.log(after)) < 0.2), key
+        # In between, each week moves by a share of the step, never more.
+        near = np.log(ratio[rows & (weeks >= STEP_AT - 13) & (weeks < STEP_AT + 4)])
+        assert np.all(near / found.log_step >= -1e-9)
+        assert np.all(near / found.log_step <= 1 + 1e-9)
     assert np.allclose(ratio[(known["crop"] == "calm").to_numpy()], 1.0)
 
 
