@@ -17,9 +17,11 @@ AS_OF = date(2026, 4, 15)
 
 
 @pytest.fixture(scope="module")
-def service(backfilled_world, tmp_path_factory):
-    store, sessions, _ = backfilled_world("default", seasons=3)
-    return ForecastService(store, sessions, tmp_path_factory.mktemp("service") / "models")
+def service(backfilled_world):
+    store, sessions, root = backfilled_world("default", seasons=3)
+    # The world's own model dir, as the other tests of this world use: a yield model trained
+    # on the same seasons is loaded, not fitted again (half a forecast run's time).
+    return ForecastService(store, sessions, root / "models")
 
 
 @pytest.fixture(scope="module")
