@@ -50,3 +50,6 @@ def test_degree_days_default_to_the_catalog() -> None:
 def test_crops_aquacrop_cannot_check_say_what_their_parameters_rest_on() -> None:
     for name in ("garlic", "fragrant_pear", "jujube", "snow_lotus_fruit"):
         assert "AquaCrop" in CROPS[name].basis, name
+    for crop in CROPS.values():
+        if not crop.perennial:
+            assert crop.harvest_index and crop.dry_matter_fraction, crop.name

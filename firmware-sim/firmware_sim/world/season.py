@@ -277,7 +277,9 @@ def simulate_season(site: FarmSite, setup: FieldSetup, year: int, seed: int) -> 
         in_field=phen.in_field[keep],
         water=soil_model.SoilWater(**{name: getattr(water, name)[keep] for name in _SOIL_FIELDS}),
     )
-    yield_t_ha = grown_season.yield_t_ha * luck.farm_factor * luck.season_factor
+    # The crop model gives the biophysical yield; farm practice attains a share of it.
+    attained = grown_season.yield_t_ha * crop.attainable_share
+    yield_t_ha = attained * luck.farm_factor * luck.season_factor
 
     def day(index: int) -> date:
         return start + timedelta(days=index)
