@@ -7,7 +7,12 @@ import pytest
 
 from agrimatch.agronomy import CROPS
 from agrimatch.agronomy.cultivars import gdd_to_maturity
-from agrimatch.agronomy.frost import HARD_FROST_C, first_killing_frost, killing_temperature_c
+from agrimatch.agronomy.frost import (
+    HARD_FROST_C,
+    first_killing_frost,
+    killing_temperature_c,
+    yield_kept_at_end,
+)
 
 
 def test_annual_dies_past_its_initial_stage_only() -> None:
@@ -35,6 +40,17 @@ def test_orchard_fruit_is_picked_at_the_first_hard_frost_after_set() -> None:
     tmin = np.array([HARD_FROST_C, HARD_FROST_C, 3.0, HARD_FROST_C])
     progress = np.array([0.0, e2 - 0.1, e2, e2 + 0.1])
     assert first_killing_frost(pear, tmin, progress) == 3
+
+
+def test_a_season_ended_early_keeps_the_yield_formation_it_completed() -> None:
+    # Annuals fill grain, tubers or fruit from flowering (the end of development) on.
+    maize = CROPS["maize"]
+    e2 = maize.stage_ends[1]
+    kept = yield_kept_at_end(maize, [0.0, e2, (e2 + 1.0) / 2, 1.0, 1.3])
+    assert kept == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.0])
+    # An orchard's fruit picked unripe: the square of its thermal time.
+    pear = CROPS["fragrant_pear"]
+    assert yield_kept_at_end(pear, [0.5, 1.0, 1.2]) == pytest.approx([0.25, 1.0, 1.0])
 
 
 def test_mismatched_arrays_are_refused() -> None:

@@ -32,7 +32,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agrimatch.agronomy import CropSpec
-from agrimatch.agronomy.frost import EMERGED, HARD_FROST_C, first_killing_frost
+from agrimatch.agronomy.frost import (
+    EMERGED,
+    HARD_FROST_C,
+    first_killing_frost,
+    yield_kept_at_end,
+)
 
 Array = NDArray[np.float64]
 
@@ -265,12 +270,15 @@ def yield_factors(
     flowering_ks = float(ks[anthesis].mean()) if anthesis.any() else 1.0
     reached = min(1.0, float(phen.progress[phen.maturity_index]))
     biomass = float(biomass_t_ha[phen.maturity_index])
+    # A season ended early by frost or drought keeps what the shared rule says (the
+    # forecaster's harvest windows apply the same one).
+    kept = float(yield_kept_at_end(crop, reached))
     if crop.harvest_index is None or crop.dry_matter_fraction is None:  # orchards
-        maturity = 1.0 if phen.matured else reached * reached
+        maturity = 1.0 if phen.matured else kept
         harvest_index = math.nan
         yield_t_ha = crop.potential_yield_t_ha * water * heat * frost * maturity
     else:
-        maturity = 1.0 if phen.matured else min(1.0, max(0.0, (reached - e2) / (1.0 - e2)))
+        maturity = 1.0 if phen.matured else kept
         pollination = max(0.0, 1.0 - FLOWERING_WATER_SENSITIVITY * (1.0 - flowering_ks))
         harvest_index = crop.harvest_index * pollination * heat * frost * maturity
         yield_t_ha = biomass * harvest_index / crop.dry_matter_fraction
