@@ -53,6 +53,9 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "radiation_mj_m2",
     "ndvi_max",  # NaN without a canopy camera
     "ndvi_recent",  # mean over the last RECENT_DAYS days; NaN without a camera reading there
+    # ndvi_max - ndvi_recent: how far the canopy has fallen from its seasonal peak (early
+    # senescence under drought shows here before harvest); NaN without a camera
+    "ndvi_drop",
     "data_coverage",  # share of the elapsed days with any telemetry
     # mean of yield / (potential x that season's stress and water factors) over the
     # field's earlier, harvested seasons: its own productivity, the weather taken out
@@ -62,8 +65,9 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     # heat and frost have already taken (1: none). See STRESS_FACTOR_COLUMN.
     "stress_factor",
     # 1 - Ky x (1 - Ta/Tp) over the growing days observed so far (FAO-33): Ks from the
-    # soil moisture at 30 cm against the soil's water limits (FAO-56 eq. 84), each day
-    # weighted by the crop's potential use (Kc x ET0). See WATER_FACTOR_COLUMN.
+    # root zone's moisture (both probes, root_zone_moisture_pct) against the soil's water
+    # limits (FAO-56 eq. 84), each day weighted by the crop's potential use (Kc x ET0).
+    # See WATER_FACTOR_COLUMN.
     "water_factor",
 )
 """The numeric features, in column order."""
@@ -141,6 +145,41 @@ def stress_moisture_pct(soil: SoilSpec, crop: CropSpec) -> float:
     between wilting point and field capacity.
     """
     return soil.field_capacity_pct - crop.depletion_fraction * soil.available_water_pct
+
+
+def root_zone_moisture_pct(
+    moisture_10cm_pct: np.ndarray, moisture_30cm_pct: np.ndarray
+) -> np.ndarray:
+    """The root zone's volumetric moisture from the two probes: their mean (each reads
+    20 cm of the top 40 cm, where most roots of the catalog's crops are), or the one
+    that read where the other did not (NaN where neither did).
+
+    The 30 cm probe alone misses a drought that stunts the canopy early: a small
+    canopy draws little from 20-40 cm, so that layer stays wetter than in a normal
+    season while the topsoil, where the young roots are, dries out (measured on
+    the Yanchuan drought of ``tests/test_yield_model.py``, potato's water factor
+    from the 30 cm probe rose from 0.24 to 0.30; from both probes it falls).
+    """
+    both = (moisture_10cm_pct + moisture_30cm_pct) / 2.0
+    return np.where(
+        np.isnan(moisture_10cm_pct),
+        moisture_30cm_pct,
+        np.where(np.isnan(moisture_30cm_pct), moisture_10cm_pct, both),
+    )
+
+
+def water_stress_coefficient(
+    moisture_pct: np.ndarray,
+    field_capacity_pct: float | np.ndarray,
+    wilting_point_pct: float | np.ndarray,
+    depletion_fraction: float | np.ndarray,
+) -> np.ndarray:
+    """FAO-56's Ks (eq. 84) from the root zone's moisture: 1 while the crop draws on the
+    readily available water (the share ``depletion_fraction``, p, of the available
+    water), falling linearly to 0 at the wilting point; NaN stays NaN."""
+    fc, wp, p = field_capacity_pct, wilting_point_pct, depletion_fraction
+    ratio = (moisture_pct - wp) / ((1.0 - p) * (fc - wp))
+    return np.asarray(np.clip(ratio, 0.0, 1.0), dtype=np.float64)
 
 
 def field_features(
@@ -343,7 +382,7 @@ def _window_rows(daily: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
 def _aggregate(rows: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
     """Per season row (``_row``): sums, counts and maxima over its window's rows."""
     columns = ["_row", "observed_days", "gdd", "rain_mm", "et0_mm", "dry_days", "heat_days",
-               "frost_days", "radiation_mj_m2", "ndvi_max", "ndvi_recent",
+               "frost_days", "radiation_mj_m2", "ndvi_max", "ndvi_recent", "ndvi_drop",
                "stress_factor", "water_factor"]  # fmt: skip
     if rows.empty:
         return pd.DataFrame(columns=columns).astype("float64")
@@ -361,6 +400,7 @@ def _aggregate(rows: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
     tmax = rows["air_temp_max_c"].to_numpy()
     radiation = rows["solar_rad_mj_m2"].to_numpy()
     moisture = rows["soil_moisture_30cm_pct"].to_numpy()
+    root_zone = root_zone_moisture_pct(rows["soil_moisture_10cm_pct"].to_numpy(), moisture)
     ndvi = rows["ndvi"].to_numpy()
     days = rows["day"].to_numpy()
 
@@ -384,12 +424,13 @@ def _aggregate(rows: pd.DataFrame, seasons: pd.DataFrame) -> pd.DataFrame:
     result["observed_days"] = grouped.size()
     result["ndvi_max"] = grouped["ndvi"].max()
     result["ndvi_recent"] = grouped["ndvi_recent"].mean()
+    result["ndvi_drop"] = result["ndvi_max"] - result["ndvi_recent"]
     result["gdd"] = _gap_filled_gdd(rows, per_day["gdd_day"].to_numpy())
     progress = _progress(per_day, crops, at)
     result["stress_factor"] = _stress_factor(per_day, crops, at, tmin, tmax, progress)
     soils = [SOILS[name] for name in seasons["soil"]]
     result["water_factor"] = _water_factor(
-        per_day, crops, soils, at, moisture, per_day["et0_mm"].to_numpy(), progress
+        per_day, crops, soils, at, root_zone, per_day["et0_mm"].to_numpy(), progress
     )
     return result.reset_index().loc[:, columns]
 
@@ -417,11 +458,10 @@ def _water_factor(
 ) -> pd.Series:
     """Per season row: FAO-33's water factor of the growing days observed so far.
 
-    Ks comes from the moisture at 30 cm as FAO-56 eq. 84 has it from the
-    root zone's depletion (the sensor stands for the whole root zone: full
-    below the readily available water, falling linearly to 0 at the wilting
-    point); each day weighs by the crop's potential use, Kc (the catalog's
-    stage curve, FAO-56 eq. 66) x ET0. Days without moisture or ET0 are
+    Ks comes from the root zone's moisture (:func:`root_zone_moisture_pct`)
+    as FAO-56 eq. 84 has it (:func:`water_stress_coefficient`); each day
+    weighs by the crop's potential use, Kc (the catalog's stage curve, FAO-56
+    eq. 66) x ET0. Days without moisture or ET0 are
     skipped, so the ratio is that of the days seen; none seen gives NaN.
     """
     names = np.array([c.name for c in crops])[at]
@@ -432,7 +472,7 @@ def _water_factor(
     fc = np.array([s.field_capacity_pct for s in soils])[at]
     wp = np.array([s.wilting_point_pct for s in soils])[at]
     p = np.array([c.depletion_fraction for c in crops])[at]
-    ks = np.clip((moisture_pct - wp) / ((1.0 - p) * (fc - wp)), 0.0, 1.0)
+    ks = water_stress_coefficient(moisture_pct, fc, wp, p)
     demand = kc * et0_mm
     seen = ~np.isnan(ks) & ~np.isnan(demand) & (progress <= 1.0)
     frame = pd.DataFrame(

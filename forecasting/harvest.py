@@ -30,8 +30,10 @@ the spread over weeks.
 **Killing frost.** The simulator ends a season at the first killing frost
 (:mod:`agrimatch.agronomy.frost`: an annual past its initial stage — so
 autumn-sown garlic overwinters — an orchard once its fruit has set), and a
-crop that never matured yields the square of the share of thermal time it
-got. The projection mirrors that rule: the climatology also holds each day
+crop that never matured keeps the share of yield the same module's
+:func:`~agrimatch.agronomy.frost.yield_kept_at_end` gives for the thermal time
+it got (an annual its completed grain or fruit filling, an orchard the square
+of its thermal time). The projection mirrors that rule: the climatology also holds each day
 of year's chance of a night at or below the crop's killing temperature
 (normal minimum temperatures per day of year), the days on which the crop is
 vulnerable follow from the mean degree-day path, and the season ends at
@@ -54,7 +56,7 @@ from scipy.special import ndtr
 
 from agrimatch.agronomy import CROPS, CropSpec
 from agrimatch.agronomy.cultivars import gdd_to_maturity
-from agrimatch.agronomy.frost import killing_temperature_c, vulnerable
+from agrimatch.agronomy.frost import killing_temperature_c, vulnerable, yield_kept_at_end
 from forecasting.features import crop_degree_days
 from forecasting.frames import SUPPLY_COLUMNS
 
@@ -283,8 +285,8 @@ def _season_end(
     came before, or at a killing frost on day j if it had not matured by then;
     a frost can only kill on days the crop is vulnerable by its mean progress
     (:func:`agrimatch.agronomy.frost.vulnerable`) and not before index
-    ``after``. A season ended by frost keeps the square of the thermal-time
-    share it reached, as the simulator's crop does.
+    ``after``. A season ended by frost keeps the share of yield the simulator's
+    crop keeps at that progress (:func:`agrimatch.agronomy.frost.yield_kept_at_end`).
     """
     count = len(maturity)
     mean, _ = climatology.daily(start, count)
@@ -295,8 +297,7 @@ def _season_end(
     not_matured = 1.0 - np.cumsum(maturity)  # not matured by the end of day j
     by_maturity = maturity * no_frost_before
     by_frost = hazard * no_frost_before * np.clip(not_matured, 0.0, 1.0)
-    reached = np.minimum(progress, 1.0)
-    kept = float(by_maturity.sum() + (by_frost * reached**2).sum())
+    kept = float(by_maturity.sum() + (by_frost * yield_kept_at_end(spec, progress)).sum())
     return by_maturity + by_frost, float(by_frost.sum()), kept
 
 

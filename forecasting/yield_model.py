@@ -28,6 +28,13 @@ fits the regressors on the rest only: five times cheaper, as well calibrated,
 but with the three or four seasons a region has it trains on one season less.
 With a single season in ``X`` the folds fall back to random rows.
 
+A drought drier than any training season is scaled by the agronomy too: trees
+predict the driest season they learned for anything drier, so past each crop's
+lowest training water factor the forecast falls by FAO-33's water factor over
+that floor (:meth:`YieldQuantileModel._water_guard`; measured on the Yanchuan
+drought of ``tests/test_yield_model.py``: P50 -32 % against a truth of -43 %;
+-24 % without this scale, -13 % before the water factor read both probes).
+
 Two guards keep the interval honest when the history is short. Every quantile
 is clamped to what the crop can physically give (:meth:`ceiling_t_ha`): its
 catalog potential, times what the region's season has allowed so far (the
@@ -64,7 +71,7 @@ from sklearn.model_selection import GroupKFold, GroupShuffleSplit, KFold, Shuffl
 from sklearn.preprocessing import OneHotEncoder
 
 from agrimatch.agronomy import CROPS
-from forecasting.features import STRESS_FACTOR_COLUMN
+from forecasting.features import STRESS_FACTOR_COLUMN, WATER_FACTOR_COLUMN
 from forecasting.frames import FIELD_SEASON_COLUMNS
 
 Array = NDArray[np.float64]
@@ -103,7 +110,8 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
     snapshot), ``feature_medians_`` (per crop, for drivers), ``crops_``,
     ``training_window_`` (first, last season or None), ``n_train_``,
     ``crop_seasons_`` (seasons per crop in training), ``ceiling_ratio_`` (the best
-    training yield as a share of its row's scale, at least 1).
+    training yield as a share of its row's scale, at least 1), ``water_floor_`` (per
+    crop, its lowest training water factor).
     """
 
     def __init__(
@@ -160,6 +168,7 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
         # A snapshot of the catalog: a persisted model keeps scaling by the potentials
         # it was trained with, even if crops.toml is revised later.
         self.potential_t_ha_ = {name: spec.potential_yield_t_ha for name, spec in CROPS.items()}
+        self.water_floor_ = _water_floors(frame)
         scale = self._scale(frame)
         relative = target / scale
 
@@ -225,9 +234,10 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
 
     def _scale(self, frame: pd.DataFrame) -> Array:
         """Per row: the crop's potential yield (t/ha), times the heat and frost factor
-        when X has it (:data:`~forecasting.features.STRESS_FACTOR_COLUMN`), or 1 for an
-        absolute target. The trees then learn what the agronomy does not explain, and a
-        stress no training season had still lowers the forecast by its agronomic share."""
+        when X has it (:data:`~forecasting.features.STRESS_FACTOR_COLUMN`) and the water
+        factor past the crop's driest training season (:meth:`_water_guard`), or 1 for
+        an absolute target. The trees then learn what the agronomy does not explain, and
+        a stress no training season had still lowers the forecast by its agronomic share."""
         if not self.relative_to_potential:
             return np.ones(len(frame))
         if "crop" not in frame.columns:
@@ -237,15 +247,38 @@ class YieldQuantileModel(RegressorMixin, BaseEstimator):
         if unknown:
             raise ValueError(f"crops not in the catalog: {unknown}")
         potential = crops.map(self.potential_t_ha_).to_numpy(dtype=float)
-        # Heat and frost only: the water factor seen so far is a feature, not part of the
-        # scale. Weeks before harvest it extrapolates a dry start to the whole season
+        # Heat and frost in full; the water factor seen so far only beyond the driest
+        # season the trees learned (see _water_guard): within that range it is a feature,
+        # because weeks before harvest it extrapolates a dry start to the whole season
         # (measured on the jujube/potato backtest: P50 WAPE at 60 d 19.6 % as a feature,
         # 23.2 % in the scale).
-        if STRESS_FACTOR_COLUMN not in frame.columns:
-            return potential
-        factor = pd.to_numeric(frame[STRESS_FACTOR_COLUMN], errors="coerce").to_numpy(float)
+        factor = self._water_guard(frame)
+        if STRESS_FACTOR_COLUMN in frame.columns:
+            stress = pd.to_numeric(frame[STRESS_FACTOR_COLUMN], errors="coerce").to_numpy(float)
+            factor = factor * np.nan_to_num(stress, nan=1.0)
         # Floored: a field the model thinks all but lost still gets a scale to learn on.
-        return potential * np.clip(np.nan_to_num(factor, nan=1.0), 0.05, 1.0)
+        return potential * np.clip(factor, 0.05, 1.0)
+
+    def _water_guard(self, frame: pd.DataFrame) -> Array:
+        """Per row: the FAO-33 water factor seen so far over the lowest its crop had in
+        training (:attr:`water_floor_`), at most 1 (no column, NaN, or a model stored
+        without floors: 1).
+
+        Trees do not extrapolate: a field drier than any training season gets the
+        forecast of the driest ones, and a drought no training season had (the
+        Yanchuan summer drought of ``tests/test_yield_model.py``: truth -33 % for
+        jujube) moved the P50 by a few per cent. Past the crop's driest training
+        season, the agronomy says how much more is lost, as the heat and frost
+        factor does for a frost no season had; a crop the model never saw takes the
+        factor in full (floor 1). Within the range the trees learned, nothing changes.
+        """
+        floors = getattr(self, "water_floor_", None)
+        if not floors or WATER_FACTOR_COLUMN not in frame.columns or "crop" not in frame:
+            return np.ones(len(frame))
+        water = pd.to_numeric(frame[WATER_FACTOR_COLUMN], errors="coerce").to_numpy(float)
+        floor = frame["crop"].astype(str).map(floors).fillna(1.0).to_numpy(float)
+        guard = np.where(np.isfinite(water), water / np.maximum(floor, 1e-6), 1.0)
+        return np.asarray(np.minimum(guard, 1.0), dtype=np.float64)
 
     def _groups(self, frame: pd.DataFrame) -> NDArray[Any] | None:
         column = self.season_column
@@ -432,6 +465,16 @@ def conformal_shift(residuals: Array, quantile: float) -> float:
     else:
         rank = max(1, math.floor((n + 1) * quantile))
     return float(ordered[rank - 1])
+
+
+def _water_floors(frame: pd.DataFrame) -> dict[str, float]:
+    """Per crop, the lowest water factor of its training rows (no column, no crop or none
+    observed: nothing)."""
+    if WATER_FACTOR_COLUMN not in frame.columns or "crop" not in frame.columns:
+        return {}
+    water = pd.to_numeric(frame[WATER_FACTOR_COLUMN], errors="coerce")
+    lowest = water.groupby(frame["crop"].astype(str)).min().dropna()
+    return {str(crop): float(value) for crop, value in lowest.items()}
 
 
 def _medians_by_crop(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -7,7 +7,12 @@ import pytest
 
 from agrimatch.agronomy import CROPS
 from agrimatch.agronomy.cultivars import gdd_to_maturity
-from agrimatch.agronomy.frost import HARD_FROST_C, first_killing_frost, killing_temperature_c
+from agrimatch.agronomy.frost import (
+    HARD_FROST_C,
+    first_killing_frost,
+    killing_temperature_c,
+    yield_kept_at_end,
+)
 
 
 def test_annual_dies_past_its_initial_stage_only() -> None:
@@ -37,6 +42,17 @@ def test_orchard_fruit_is_picked_at_the_first_hard_frost_after_set() -> None:
     assert first_killing_frost(pear, tmin, progress) == 3
 
 
+def test_a_season_ended_early_keeps_the_yield_formation_it_completed() -> None:
+    # Annuals fill grain, tubers or fruit from flowering (the end of development) on.
+    maize = CROPS["maize"]
+    e2 = maize.stage_ends[1]
+    kept = yield_kept_at_end(maize, [0.0, e2, (e2 + 1.0) / 2, 1.0, 1.3])
+    assert kept == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.0])
+    # An orchard's fruit picked unripe: the square of its thermal time.
+    pear = CROPS["fragrant_pear"]
+    assert yield_kept_at_end(pear, [0.5, 1.0, 1.2]) == pytest.approx([0.25, 1.0, 1.0])
+
+
 def test_mismatched_arrays_are_refused() -> None:
     with pytest.raises(ValueError, match="one length"):
         first_killing_frost(CROPS["maize"], np.zeros(3), np.zeros(4))
@@ -50,3 +66,6 @@ def test_degree_days_default_to_the_catalog() -> None:
 def test_crops_aquacrop_cannot_check_say_what_their_parameters_rest_on() -> None:
     for name in ("garlic", "fragrant_pear", "jujube", "snow_lotus_fruit"):
         assert "AquaCrop" in CROPS[name].basis, name
+    for crop in CROPS.values():
+        if not crop.perennial:
+            assert crop.harvest_index and crop.dry_matter_fraction, crop.name

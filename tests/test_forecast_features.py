@@ -172,7 +172,8 @@ def test_garlic_features_run_across_the_winter_from_the_autumn_sowing(world):
     assert new_year["rain_mm"] > 0 and new_year["data_coverage"] == 1.0
     unplanted = at(date(2022, 9, 1))
     factors = ("stress_factor", "water_factor")
-    not_counts = ("ndvi_max", "ndvi_recent", "data_coverage", "past_yield_ratio", *factors)
+    ndvi = ("ndvi_max", "ndvi_recent", "ndvi_drop")
+    not_counts = (*ndvi, "data_coverage", "past_yield_ratio", *factors)
     sums_and_counts = [c for c in FEATURE_COLUMNS if c not in not_counts]
     assert unplanted[sums_and_counts].tolist() == [0.0] * len(sums_and_counts)
     assert unplanted[list(factors)].tolist() == [1.0, 1.0]  # nothing grown, nothing lost
@@ -234,6 +235,10 @@ def test_ndvi_is_nan_without_a_camera_and_recent_is_the_last_two_weeks(world):
     last = tomato.loc[(days >= as_of - timedelta(days=14)) & (days < as_of), "ndvi"]
     assert features.loc["tomato", "ndvi_recent"] == pytest.approx(last.mean())
     assert features.loc["tomato", "ndvi_max"] >= features.loc["tomato", "ndvi_recent"]
+    assert features.loc["tomato", "ndvi_drop"] == pytest.approx(
+        features.loc["tomato", "ndvi_max"] - features.loc["tomato", "ndvi_recent"]
+    )
+    assert np.isnan(features.loc["maize", "ndvi_drop"])
 
 
 def test_et0_follows_the_simulators_hargreaves_within_a_tenth(world):
@@ -724,7 +729,7 @@ def test_the_water_factor_falls_by_ky_from_field_capacity_to_the_wilting_point()
     as_of = date(2024, 5, 30)
 
     def water_factor(moisture_pct: float) -> float:
-        wet = daily.assign(soil_moisture_30cm_pct=moisture_pct)
+        wet = daily.assign(soil_moisture_10cm_pct=moisture_pct, soil_moisture_30cm_pct=moisture_pct)
         return float(field_features(wet, season, as_of).iloc[0]["water_factor"])
 
     assert water_factor(soil.field_capacity_pct) == 1.0
@@ -733,20 +738,42 @@ def test_the_water_factor_falls_by_ky_from_field_capacity_to_the_wilting_point()
     halfway = (stress_moisture_pct(soil, pear) + soil.wilting_point_pct) / 2
     assert water_factor(halfway) == pytest.approx(1.0 - pear.ky / 2)
     # Days without a moisture reading are left out, not read as dry or wet.
-    gaps = daily.assign(soil_moisture_30cm_pct=soil.wilting_point_pct)
-    gaps.loc[::2, "soil_moisture_30cm_pct"] = np.nan
+    wp = soil.wilting_point_pct
+    gaps = daily.assign(soil_moisture_10cm_pct=wp, soil_moisture_30cm_pct=wp)
+    gaps.loc[::2, ["soil_moisture_10cm_pct", "soil_moisture_30cm_pct"]] = np.nan
     assert field_features(gaps, season, as_of).iloc[0]["water_factor"] == pytest.approx(
         1.0 - pear.ky
     )
-    none = daily.assign(soil_moisture_30cm_pct=np.nan)
+    none = daily.assign(soil_moisture_10cm_pct=np.nan, soil_moisture_30cm_pct=np.nan)
     assert field_features(none, season, as_of).iloc[0]["water_factor"] == 1.0
+
+
+def test_the_water_factor_reads_the_root_zone_from_both_probes():
+    pear, soil = CROPS["fragrant_pear"], SOILS["sandy_loam"]
+    daily, season = _orchard(60, 8.0, 22.0)
+    as_of = date(2024, 5, 30)
+    wp = soil.wilting_point_pct
+
+    def water_factor(frame: pd.DataFrame) -> float:
+        return float(field_features(frame, season, as_of).iloc[0]["water_factor"])
+
+    # A dry topsoil over a subsoil at the stress limit (a stunted crop that drew little
+    # on 20-40 cm): the 30 cm probe alone reads no stress, the root zone is halfway.
+    limit = stress_moisture_pct(soil, pear)
+    split = daily.assign(soil_moisture_10cm_pct=wp, soil_moisture_30cm_pct=limit)
+    assert water_factor(split) == pytest.approx(1.0 - pear.ky / 2)
+    # One probe out: the other stands for the root zone.
+    only_30 = daily.assign(soil_moisture_10cm_pct=np.nan, soil_moisture_30cm_pct=wp)
+    only_10 = daily.assign(soil_moisture_10cm_pct=wp, soil_moisture_30cm_pct=np.nan)
+    assert water_factor(only_30) == water_factor(only_10) == pytest.approx(1.0 - pear.ky)
 
 
 def test_a_past_drought_does_not_make_its_field_look_poorly_run():
     pear, soil = CROPS["fragrant_pear"], SOILS["sandy_loam"]
     dry, _ = _orchard(200, 8.0, 22.0)
     halfway = (stress_moisture_pct(soil, pear) + soil.wilting_point_pct) / 2
-    dry = dry.assign(soil_moisture_30cm_pct=halfway)  # the season through: Ta/Tp = 1/2
+    # The season through: Ta/Tp = 1/2.
+    dry = dry.assign(soil_moisture_10cm_pct=halfway, soil_moisture_30cm_pct=halfway)
     recorded = pd.DataFrame(
         [{"farm": "k-1", "field": "f01", "crop": "fragrant_pear", "year": 2024,
           "yield_t_ha": 0.8 * pear.potential_yield_t_ha * (1.0 - pear.ky / 2),

@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 
 from agrimatch.agronomy import CROPS
-from agrimatch.agronomy.frost import killing_temperature_c
+from agrimatch.agronomy.cultivars import gdd_to_maturity
+from agrimatch.agronomy.frost import killing_temperature_c, yield_kept_at_end
 from forecasting.chain_data import load_chain_data
 from forecasting.harvest import gdd_climatology, harvest_window, weekly_supply
 
@@ -80,3 +81,20 @@ def test_maize_sown_late_ends_at_the_frost_within_the_year_with_a_loss(daily):
     frosted, open_ended = (weekly_supply(fields.iloc[[i]]) for i in (0, 1))
     assert frosted["supply_kg_p50"].sum() < open_ended["supply_kg_p50"].sum()
     assert frosted["week"].max() < date(2027, 1, 1) < open_ended["week"].max()
+
+
+def test_a_certain_frost_keeps_the_share_the_simulated_crop_keeps(daily):
+    # One rule for both sides (agronomy.frost.yield_kept_at_end): a frost certain on 1
+    # October ends maize sown on 1 July during grain filling, keeping the filled share.
+    climatology = gdd_climatology(daily, "maize")
+    sown, frost_day = MAIZE_SOWN + timedelta(days=21), date(2026, 10, 1)
+    chance = np.zeros(366)
+    chance[frost_day.timetuple().tm_yday - 1] = 1.0
+    certain = replace(climatology, p_killing_frost=chance)
+    window = harvest_window("maize", certain, sown, AS_OF, np.nan, region="zhongmou")
+    mean, _ = climatology.daily(sown, (frost_day - sown).days + 1)
+    progress = mean.sum() / gdd_to_maturity("maize", "zhongmou")
+    kept = float(yield_kept_at_end(CROPS["maize"], progress))
+    assert 0.05 < kept < 0.95  # mid grain filling: the rule matters
+    assert window.p_frost_end == pytest.approx(1.0, abs=0.01)
+    assert window.yield_factor == pytest.approx(kept, abs=0.01)

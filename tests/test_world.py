@@ -8,7 +8,7 @@ import math
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -20,13 +20,17 @@ from firmware_sim import DeviceSpec, plan_fleet, site_conditions
 from firmware_sim.world import diurnal
 from firmware_sim.world._climate import STATIONS
 from firmware_sim.world.crop import daily_gdd
+from firmware_sim.world.crop_season import simulate_season_on
 from firmware_sim.world.season import (
+    SPINUP_DAYS,
     FarmSite,
     FieldSetup,
     SeasonTruth,
+    irrigation_for,
     simulate_field_season,
     simulate_season,
 )
+from firmware_sim.world.soil import NO_IRRIGATION, Irrigation
 from firmware_sim.world.weather import farm_weather, weather_year
 
 SEED = 21
@@ -76,9 +80,11 @@ def test_the_catalog_has_the_seven_crops_with_a_source_for_every_number():
         if f.type in ("float", "tuple[float, float, float, float]", "tuple[str, str]")
     ]
     assert len(numeric) >= 20
+    annual_only = {"harvest_index", "dry_matter_fraction", "attainable_share"}  # orchards: none
     for crop in CROPS.values():
-        assert set(crop.sources) == set(numeric), crop.name
-        for name in numeric:
+        expected = set(numeric) - annual_only if crop.perennial else set(numeric) | annual_only
+        assert set(crop.sources) == expected, crop.name
+        for name in expected:
             source = crop.sources[name]
             head = source.split(":")[0].split(",")[0].split(" ")[0]
             assert head in REFERENCES or head in ("estimate", "calibrated"), (crop.name, name)
@@ -510,3 +516,47 @@ def test_every_region_gives_finite_conditions_all_year():
             assert all(math.isfinite(v) for v in values), (spec.region, k)
             assert 0.0 <= site.soil_moisture_10cm_pct <= 100.0
             assert 0.1 <= site.ndvi <= 0.9
+
+
+# --- how farmers water ----------------------------------------------------------------------
+
+
+def _tomato_under(irrigation: Irrigation, year: int) -> tuple[float, float, float]:
+    """A Zhongmou tomato (transplanted 15 April into a soil dried by spring) watered as
+    given: (its canopy's peak over the unstressed canopy's, water stress, irrigation mm)."""
+    site, tomato = SITES["zhongmou"], CROPS["tomato"]
+    planted = date(year, 4, 15)
+    start = planted - timedelta(days=SPINUP_DAYS)
+    weather = farm_weather(SEED, site.farm, site.climate, start, date(year + 1, 4, 15))
+    grown = simulate_season_on(weather, tomato, SOILS["loam"], SPINUP_DAYS, irrigation=irrigation)
+    season = grown.phenology.in_field
+    peak = grown.water.canopy_cover[season].max() / grown.phenology.cover[season].max()
+    return peak, 1.0 - grown.factors.transpiration_ratio, float(grown.water.irrigation_mm.sum())
+
+
+def test_farmers_water_each_crop_at_its_own_allowable_depletion():
+    # FAO-56 Table 22's p per crop: a vegetable is watered long before maize would be.
+    plain, oasis = SITES["zhongmou"].climate, SITES["korla"].climate
+    for crop in CROPS.values():
+        p = crop.depletion_fraction
+        assert irrigation_for(plain, crop, 0.0).trigger == pytest.approx(p)
+        assert (
+            irrigation_for(plain, crop, 1.0).trigger < p < irrigation_for(plain, crop, -1.0).trigger
+        )
+        assert irrigation_for(oasis, crop, -1.5).trigger < p  # the oasis waters fully
+    assert irrigation_for(SITES["yanchuan"].climate, CROPS["potato"], 1.5) == NO_IRRIGATION
+    tomato, maize = (irrigation_for(plain, CROPS[c], 0.0).trigger for c in ("tomato", "maize"))
+    assert tomato < maize
+
+
+@pytest.mark.parametrize("year", [2024, 2026])
+def test_a_supplemental_farmer_grows_a_full_tomato_canopy_a_careless_one_stresses_it(year):
+    plain, tomato = SITES["zhongmou"].climate, CROPS["tomato"]
+    average = _tomato_under(irrigation_for(plain, tomato, 0.0), year)
+    diligent = _tomato_under(irrigation_for(plain, tomato, 1.0), year)
+    careless = _tomato_under(irrigation_for(plain, tomato, -1.5), year)
+    rainfed = _tomato_under(NO_IRRIGATION, year)
+    # Watered at p, the canopy is not stunted (the crop model's expansion stops near p + 0.15).
+    assert average[0] > 0.9 and diligent[0] > 0.9
+    assert diligent[1] <= average[1] < careless[1] < rainfed[1]
+    assert rainfed[2] == 0.0 < careless[2]

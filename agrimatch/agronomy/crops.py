@@ -58,12 +58,22 @@ class CropSpec:
     kc_ini: float = 0.5
     kc_mid: float = 1.1
     kc_end: float = 0.7
+    # FAO-56 dual Kc (Table 17): basal coefficient of a full canopy's transpiration.
+    kcb_mid: float = 1.0
     root_depth_max_m: float = 1.0
     depletion_fraction: float = 0.5  # FAO-56 p: share of TAW used before stress
     ky: float = 1.0  # FAO-33 yield response factor to water deficit
     potential_yield_t_ha: float = 10.0
     max_canopy_cover: float = 0.9
     water_productivity_g_m2: float = 18.0  # AquaCrop WP*, biomass per unit Tr/ET0
+    # Annuals: yield = biomass x harvest_index (dry) / dry_matter_fraction (as sold).
+    # Orchards leave them None: a tree's fruit is not a share of one season's biomass.
+    harvest_index: float | None = None
+    dry_matter_fraction: float | None = None
+    # Annuals: the share of that biophysical yield good commercial practice attains in the
+    # world's regions (the yield gap: nutrients, pests, stand), so yields meet the catalog's
+    # potential_yield_t_ha. 1 for orchards, whose potential already is a commercial one.
+    attainable_share: float = 1.0
     heat_stress_threshold_c: float = 35.0  # Tmax above which flowering/yield formation suffers
     heat_sensitivity_per_degree_day: float = 0.01  # yield share lost per deg C d above it
     frost_damage_temp_c: float = 0.0  # Tmin below which growing tissue is damaged
@@ -101,6 +111,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "kc_ini": (0.1, 1.3),
     "kc_mid": (0.3, 1.4),
     "kc_end": (0.1, 1.3),
+    "kcb_mid": (0.1, 1.4),
     "root_depth_max_m": (0.1, 3.0),
     "depletion_fraction": (0.1, 0.9),
     "ky": (0.2, 2.0),
@@ -119,6 +130,12 @@ _RANGES: dict[str, tuple[float, float]] = {
     "production_cost_cny_per_ha": (3_000.0, 200_000.0),
 }
 _SOURCED = (*_RANGES, "stage_fractions", "planting_window")
+# Sourced like the rest, required of annuals only (see CropSpec.harvest_index).
+_ANNUAL_RANGES: dict[str, tuple[float, float]] = {
+    "harvest_index": (0.05, 0.95),
+    "dry_matter_fraction": (0.02, 1.0),
+    "attainable_share": (0.1, 1.0),
+}
 # Orchards only: what changing their area costs (required when perennial, refused otherwise).
 _PERENNIAL_RANGES: dict[str, tuple[float, float]] = {
     "establishment_cost_cny_per_ha": (1_000.0, 500_000.0),
@@ -150,13 +167,24 @@ def sourced_value(where: str, entry: object, references: Mapping[str, str]) -> t
 def _crop(name: str, data: dict[str, Any], references: Mapping[str, str]) -> CropSpec:
     perennial = bool(data.get("perennial"))
     orchard_keys = set(_PERENNIAL_RANGES) if perennial else set()
-    known = {*_SOURCED, *orchard_keys, "perennial", "sown_before_winter", "product", "basis"}
+    annual_keys = set() if perennial else set(_ANNUAL_RANGES)
+    required = {*_SOURCED, *orchard_keys, *annual_keys}
+    known = {*required, "perennial", "sown_before_winter", "product", "basis"}
     unknown = sorted(set(data) - known)
-    missing = sorted({*_SOURCED, *orchard_keys} - set(data))
+    missing = sorted(required - set(data))
     if unknown or missing:
         raise CatalogError(f"crop {name}: unknown fields {unknown}, missing fields {missing}")
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    for key in sorted(annual_keys):
+        where = f"crop {name}.{key}"
+        value, sources[key] = sourced_value(where, data[key], references)
+        low, high = _ANNUAL_RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CatalogError(f"{where}: not a number: {value!r}")
+        if not low <= value <= high:
+            raise CatalogError(f"{where}: {value} outside the plausible [{low}, {high}]")
+        values[key] = float(value)
     for key in _SOURCED:
         where = f"crop {name}.{key}"
         value, sources[key] = sourced_value(where, data[key], references)

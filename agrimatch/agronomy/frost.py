@@ -16,12 +16,17 @@ maturity).
   picked that day.
 * Frost *damage* short of killing (a yield loss) counts from emergence
   (``EMERGED`` of thermal time) for annuals.
+* What a season ended early keeps (:func:`yield_kept_at_end`): an annual the
+  share of its yield formation (flowering to maturity) it completed — grain,
+  tubers and fruit fill after flowering, so a crop killed before it keeps
+  nothing; an orchard's fruit picked unripe the square of the thermal time it
+  got (it sizes and sweetens towards the end).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from agrimatch.agronomy.crops import CropSpec
 
@@ -66,3 +71,18 @@ def first_killing_frost(
         (tmin <= killing_temperature_c(crop)) & vulnerable(crop, prog) & (days > after_index)
     )
     return int(frozen[0]) if frozen.size else None
+
+
+def yield_kept_at_end(crop: CropSpec, progress: ArrayLike) -> NDArray[np.float64]:
+    """Share of the yield (0-1) a crop keeps when its season ends (a killing frost, or an
+    annual's death) at thermal-time ``progress`` (degree-days since planting or bud break
+    over degree-days to maturity; 1 or more: matured, all kept). Element-wise.
+
+    Annuals keep the completed share of yield formation, ``(progress - e2) / (1 - e2)``
+    with ``e2`` the end of the development stage (flowering): the harvest index builds
+    from flowering to maturity, as AquaCrop's does. Orchards keep ``progress ** 2``."""
+    reached = np.clip(np.asarray(progress, dtype=np.float64), 0.0, 1.0)
+    if crop.perennial:
+        return np.asarray(reached * reached)
+    _, e2, _, _ = crop.stage_ends
+    return np.asarray(np.clip((reached - e2) / (1.0 - e2), 0.0, 1.0))

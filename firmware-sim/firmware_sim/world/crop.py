@@ -30,10 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import lfilter
 
 from agrimatch.agronomy import CropSpec
-from agrimatch.agronomy.frost import EMERGED, HARD_FROST_C, first_killing_frost
+from agrimatch.agronomy.frost import (
+    EMERGED,
+    HARD_FROST_C,
+    first_killing_frost,
+    yield_kept_at_end,
+)
 
 Array = NDArray[np.float64]
 
@@ -41,7 +45,9 @@ INITIAL_COVER = 0.03  # share of CCx at emergence (annuals)
 DORMANT_COVER = 0.08  # a leafless orchard: trunks, branches, orchard floor
 SENESCENT_COVER = 0.4  # share of CCx left green at maturity (annuals)
 LEAF_FALL_DAYS = 30  # orchards keep their leaves this long after harvest, barring frost
-STRESS_MEMORY = 0.15  # daily weight of today's Ks in the canopy's running mean (~a week)
+# Share of the harvest index lost per unit of (1 - Ks) over flowering: AquaCrop's
+# pollination failure and FAO-33's larger Ky at flowering (maize 1.5 vs 1.25 overall).
+FLOWERING_WATER_SENSITIVITY = 0.3
 SEEDLING_ROOT_M = 0.25  # sown 5-15 cm deep, roots reach the second layer within days
 
 
@@ -75,7 +81,7 @@ class Growth:
 
 @dataclass(frozen=True, slots=True)
 class YieldFactors:
-    """The season's stresses as yield multipliers (1 = no loss)."""
+    """The season's stresses (multipliers, 1 = no loss), biomass, harvest index and yield."""
 
     transpiration_ratio: float  # Ta / Tp, planting to maturity
     water: float
@@ -83,11 +89,11 @@ class YieldFactors:
     heat: float
     frost_degree_days: float
     frost: float
-    maturity: float
-
-    @property
-    def combined(self) -> float:
-        return self.water * self.heat * self.frost * self.maturity
+    maturity: float  # share of yield formation completed (annuals; 1 when matured)
+    flowering_ks: float  # mean water-stress coefficient over flowering (1 = none)
+    biomass_t_ha: float  # dry matter at maturity (or at the season's early end)
+    harvest_index: float  # the season's (annuals; NaN for orchards)
+    yield_t_ha: float  # the product as sold, before the farm's and season's luck
 
 
 def daily_gdd(crop: CropSpec, tmin_c: Array, tmax_c: Array) -> Array:
@@ -110,6 +116,7 @@ def phenology(
     planting_index: int,
     harvest_delay_days: int = 0,
     gdd_to_maturity: float | None = None,
+    ended_index: int | None = None,
 ) -> Phenology:
     """Phenology over a span of days in which the crop is planted at ``planting_index``.
 
@@ -117,6 +124,8 @@ def phenology(
     crop's ``harvest_spread_days``; maturity is brought forward if it would
     leave the harvest past the span's end. ``gdd_to_maturity`` is the cultivar's
     (:func:`agrimatch.agronomy.cultivars.gdd_to_maturity`); the catalog's by default.
+    ``ended_index`` ends the season on that day if nothing ends it earlier (the crop
+    died of drought).
     """
     n = len(tmin_c)
     days = np.arange(n)
@@ -135,6 +144,8 @@ def phenology(
     frozen = first_killing_frost(crop, tmin_c, progress, planting_index)
     if frozen is not None:
         ends.append(frozen)
+    if ended_index is not None:
+        ends.append(max(planting_index + 1, ended_index))
     maturity = min(ends)
     matured = bool(progress[maturity] >= 1.0)
     progress = np.where(days <= maturity, progress, progress[maturity])
@@ -198,22 +209,20 @@ def ndvi_from_cover(cover: Array) -> Array:
 
 
 def growth(
-    crop: CropSpec, phen: Phenology, ks: Array, transpiration_mm: Array, et0_mm: Array
+    crop: CropSpec, phen: Phenology, cover: Array, transpiration_mm: Array, et0_mm: Array
 ) -> Growth:
-    """Actual canopy, biomass and vegetation index, given the season's water stress.
+    """Biomass and vegetation index from the season's actual canopy and transpiration.
 
-    The canopy shrinks with a week-long running mean of Ks (a wilted, rolled,
-    yellowing canopy shades less) down to 30 % of its potential; biomass is
-    AquaCrop's ``WP* x sum(Tr / ET0)`` from planting, zero off the field.
+    ``cover`` is the canopy the water balance grew (stress slows its expansion
+    and senesces it early; :func:`firmware_sim.world.soil.water_balance`);
+    biomass is AquaCrop's ``WP* x sum(Tr / ET0)`` from planting, zero off the
+    field.
     """
-    memory, _ = lfilter(
-        [STRESS_MEMORY], [1.0, -(1.0 - STRESS_MEMORY)], ks, zi=[1.0 - STRESS_MEMORY]
-    )
-    cover = np.where(phen.in_field, phen.cover * (0.3 + 0.7 * memory), phen.cover)
     normalised = np.where(phen.in_field, transpiration_mm / np.maximum(et0_mm, 0.5), 0.0)
     biomass = np.cumsum(crop.water_productivity_g_m2 * normalised) / 100.0  # g/m2 -> t/ha
     biomass = np.where(phen.in_field, biomass, 0.0)
-    return Growth(cover=cover, biomass_t_ha=biomass, ndvi=ndvi_from_cover(cover))
+    shown = np.where(phen.in_field, cover, phen.cover)
+    return Growth(cover=shown, biomass_t_ha=biomass, ndvi=ndvi_from_cover(shown))
 
 
 def yield_factors(
@@ -223,18 +232,32 @@ def yield_factors(
     tmax_c: Array,
     transpiration_mm: Array,
     transpiration_potential_mm: Array,
+    ks: Array,
+    biomass_t_ha: Array,
 ) -> YieldFactors:
-    """Water, heat, frost and maturity multipliers on the potential yield."""
+    """The season's stresses and the yield they leave.
+
+    Annuals (AquaCrop's way): yield is the biomass at maturity times a harvest
+    index — the catalog's reference HI, cut by water stress at flowering (the
+    first third of the mid-season stage: pollination and fruit or tuber set),
+    by heat at flowering, by frost, and in proportion to the yield formation
+    (flowering to maturity) a crop ended early by frost or drought completed —
+    converted from dry matter to the product as sold. Orchards: the catalog's
+    potential times FAO-33's water-production factor ``1 - Ky (1 - Ta/Tp)``,
+    heat, frost and, for fruit picked unripe at a hard frost, the square of the
+    thermal time it got (a tree's crop is not a share of one season's biomass).
+    """
     season = slice(phen.planting_index, phen.maturity_index + 1)
     potential = float(transpiration_potential_mm[season].sum())
     ratio = float(transpiration_mm[season].sum()) / potential if potential > 0.0 else 1.0
+    ratio = min(1.0, ratio)
     water = max(0.0, 1.0 - crop.ky * (1.0 - ratio))  # FAO-33 water-production function
 
+    _, e2, e3, _ = crop.stage_ends
     flowering = phen.stage == 2
     heat_dd = float(np.maximum(0.0, tmax_c[flowering] - crop.heat_stress_threshold_c).sum())
     heat = math.exp(-crop.heat_sensitivity_per_degree_day * heat_dd)
 
-    _, e2, e3, _ = crop.stage_ends
     growing = (phen.stage >= 0) & (phen.stage <= 3)
     if crop.perennial:
         tender = growing & (phen.progress <= e2)  # bud break to fruit set
@@ -243,7 +266,22 @@ def yield_factors(
     frost_dd = float(np.maximum(0.0, crop.frost_damage_temp_c - tmin_c[tender]).sum())
     frost = math.exp(-crop.frost_sensitivity_per_degree_day * frost_dd)
 
+    anthesis = growing & (phen.progress >= e2) & (phen.progress <= e2 + (e3 - e2) / 3.0)
+    flowering_ks = float(ks[anthesis].mean()) if anthesis.any() else 1.0
     reached = min(1.0, float(phen.progress[phen.maturity_index]))
+    biomass = float(biomass_t_ha[phen.maturity_index])
+    # A season ended early by frost or drought keeps what the shared rule says (the
+    # forecaster's harvest windows apply the same one).
+    kept = float(yield_kept_at_end(crop, reached))
+    if crop.harvest_index is None or crop.dry_matter_fraction is None:  # orchards
+        maturity = 1.0 if phen.matured else kept
+        harvest_index = math.nan
+        yield_t_ha = crop.potential_yield_t_ha * water * heat * frost * maturity
+    else:
+        maturity = 1.0 if phen.matured else kept
+        pollination = max(0.0, 1.0 - FLOWERING_WATER_SENSITIVITY * (1.0 - flowering_ks))
+        harvest_index = crop.harvest_index * pollination * heat * frost * maturity
+        yield_t_ha = biomass * harvest_index / crop.dry_matter_fraction
     return YieldFactors(
         transpiration_ratio=ratio,
         water=water,
@@ -251,5 +289,9 @@ def yield_factors(
         heat=heat,
         frost_degree_days=frost_dd,
         frost=frost,
-        maturity=1.0 if phen.matured else reached * reached,
+        maturity=maturity,
+        flowering_ks=flowering_ks,
+        biomass_t_ha=biomass,
+        harvest_index=harvest_index,
+        yield_t_ha=yield_t_ha,
     )

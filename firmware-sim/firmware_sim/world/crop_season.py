@@ -80,17 +80,31 @@ def simulate_season_on(
         soil,
         weather.rain_mm,
         et0,
-        phen.kc,
         phen.cover,
         phen.root_depth_m,
         crop.depletion_fraction,
+        kcb_full=crop.kcb_mid,
         deepest_root_m=crop.root_depth_max_m,
+        kc=phen.kc,
         irrigation=irrigation,
         irrigable=phen.in_field,
         water_supply=water_supply,
         initial_fill=initial_fill,
+        can_die=not crop.perennial,
     )
-    grown = crop_model.growth(crop, phen, water.ks, water.transpiration_mm, et0)
+    died = np.flatnonzero(water.dead)
+    if died.size and died[0] <= phen.maturity_index:
+        # The crop died of drought before maturity: its season ends that day.
+        phen = crop_model.phenology(
+            crop,
+            weather.tmin_c,
+            weather.tmax_c,
+            planting_index,
+            harvest_delay_days,
+            gdd_to_maturity,
+            ended_index=int(died[0]),
+        )
+    grown = crop_model.growth(crop, phen, water.canopy_cover, water.transpiration_mm, et0)
     factors = crop_model.yield_factors(
         crop,
         phen,
@@ -98,6 +112,8 @@ def simulate_season_on(
         weather.tmax_c,
         water.transpiration_mm,
         water.transpiration_potential_mm,
+        water.ks,
+        grown.biomass_t_ha,
     )
     return CropSeason(
         phenology=phen,
@@ -105,5 +121,5 @@ def simulate_season_on(
         growth=grown,
         factors=factors,
         et0_mm=et0,
-        yield_t_ha=crop.potential_yield_t_ha * factors.combined,
+        yield_t_ha=factors.yield_t_ha,
     )
