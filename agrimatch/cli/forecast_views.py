@@ -203,7 +203,8 @@ def _fields(results: ForecastResults, out: Console, limit: int) -> None:
             f"{f.yield_t_ha_p50:.1f} ({f.yield_t_ha_p10:.1f}–{f.yield_t_ha_p90:.1f})"
             + (" rough" if f.interval_trust == "few_seasons" else ""),
             window,
-            drivers or "(not sown yet: the crop's past yields here)",
+            # Sown garlic without telemetry since and next season's crops alike.
+            drivers or "(no telemetry yet: the crop's past yields here)",
         )
     out.print(table)
     _more(out, len(results.fields), limit, "fields")
