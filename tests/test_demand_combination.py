@@ -11,7 +11,7 @@ it twice.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -25,33 +25,15 @@ from forecasting.demand_combination import (
     relevel,
 )
 from forecasting.metrics import wape
+from tests.stepped_demand import START, stepped_series
 
-START = date(2020, 1, 6)
-WEEKS = 208
 STEP_AT = 147
 ORIGIN = START + timedelta(weeks=181)
 HORIZON = 26
 
 
 def _series(crop: str, factor: float, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    t = np.arange(WEEKS)
-    log_kg = (
-        np.log(1000.0)
-        + 0.4 * np.cos(2 * np.pi * t / 52)
-        + 0.08 * rng.standard_normal(WEEKS)
-        + np.where(t >= STEP_AT, np.log(factor), 0.0)
-    )
-    return pd.DataFrame(
-        {
-            "platform": "pdd",
-            "crop": crop,
-            "region": "r",
-            "week": [START + timedelta(weeks=int(k)) for k in t],
-            "quantity_kg": np.exp(log_kg),
-            "price_cny_per_kg": 5.0,
-        }
-    )
+    return stepped_series(crop, factor, seed, step_at=STEP_AT)
 
 
 @pytest.fixture(scope="module")

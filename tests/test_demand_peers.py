@@ -10,7 +10,7 @@ calm series.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -21,33 +21,15 @@ from forecasting.demand_combination import CombinedDemandForecaster, level_shift
 from forecasting.demand_peers import DEFAULT_PEERS, StatisticalPeer
 from forecasting.frames import DEMAND_COLUMNS
 from forecasting.metrics import wape
+from tests.stepped_demand import START, WEEKS, stepped_series
 
-START = date(2020, 1, 6)
-WEEKS = 208
 STEP_AT = 165
 ORIGIN = START + timedelta(weeks=181)
 HORIZON = 26
 
 
 def _series(crop: str, factor: float, seed: int, weeks: int = WEEKS) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    t = np.arange(weeks)
-    log_kg = (
-        np.log(1000.0)
-        + 0.4 * np.cos(2 * np.pi * t / 52)
-        + 0.08 * rng.standard_normal(weeks)
-        + np.where(t >= STEP_AT, np.log(factor), 0.0)
-    )
-    return pd.DataFrame(
-        {
-            "platform": "pdd",
-            "crop": crop,
-            "region": "r",
-            "week": [START + timedelta(weeks=int(k)) for k in t],
-            "quantity_kg": np.exp(log_kg),
-            "price_cny_per_kg": 5.0,
-        }
-    )
+    return stepped_series(crop, factor, seed, step_at=STEP_AT, weeks=weeks)
 
 
 @pytest.fixture(scope="module")
