@@ -9,6 +9,10 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from forecasting.demand_combination import CombinedDemandForecaster
+from forecasting.metrics import wape
 
 START = date(2020, 1, 6)
 WEEKS = 208
@@ -36,3 +40,26 @@ def stepped_series(
             "price_cny_per_kg": 5.0,
         }
     )
+
+
+def combined_forecasts(
+    history: pd.DataFrame, origin: date, horizon: int
+) -> tuple[CombinedDemandForecaster, dict[str, pd.DataFrame]]:
+    """The combination fitted on ``history`` up to ``origin``, and its, our trees' and
+    MSTL's forecasts of the ``horizon`` weeks after it."""
+    known = history[history["week"] <= origin]
+    # Fewer boosting rounds than shipped: these tests are of the combination, not the trees.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        combined = CombinedDemandForecaster(max_iter=60).fit(known)
+        return combined, {
+            "combined": combined.forecast(history, origin, horizon),
+            "ours": combined.model_.forecast(history, origin, horizon),
+            "mstl": combined.peer_.forecast(history, origin, horizon),
+        }
+
+
+def crop_wape(history: pd.DataFrame, forecast: pd.DataFrame, crop: str) -> float:
+    """WAPE of ``forecast``'s P50 for ``crop`` against ``history``."""
+    truth = history[history["crop"] == crop].set_index("week")["quantity_kg"]
+    mine = forecast[forecast["crop"] == crop]
+    return wape(truth.loc[list(mine["week"])].to_numpy(), mine["demand_kg_p50"].to_numpy())

@@ -10,22 +10,18 @@ it twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
 from forecasting.demand_combination import (
-    CombinedDemandForecaster,
     level_step,
     level_steps,
     relevel,
 )
-from forecasting.metrics import wape
-from tests.stepped_demand import START, stepped_series
+from tests.stepped_demand import START, combined_forecasts, crop_wape, stepped_series
 
 STEP_AT = 147
 ORIGIN = START + timedelta(weeks=181)
@@ -86,39 +82,25 @@ def test_level_steps_ignore_calm_series_and_relevel_lifts_the_weeks_before(
 
 
 @pytest.fixture(scope="module")
-def forecasts(history: pd.DataFrame) -> Iterator[dict[str, pd.DataFrame]]:
-    known = history[history["week"] <= ORIGIN]
-    # Fewer boosting rounds than shipped: the test is of the step handling, not the trees.
-    with threadpool_limits(limits=1, user_api="openmp"):
-        combined = CombinedDemandForecaster(max_iter=60).fit(known)
-        yield {
-            "combined": combined.forecast(history, ORIGIN, HORIZON),
-            "ours": combined.model_.forecast(history, ORIGIN, HORIZON),
-            "mstl": combined.peer_.forecast(history, ORIGIN, HORIZON),
-        }
-
-
-def _wape(history: pd.DataFrame, forecast: pd.DataFrame, crop: str) -> float:
-    truth = history[history["crop"] == crop].set_index("week")["quantity_kg"]
-    mine = forecast[forecast["crop"] == crop]
-    return wape(truth.loc[list(mine["week"])].to_numpy(), mine["demand_kg_p50"].to_numpy())
+def forecasts(history: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return combined_forecasts(history, ORIGIN, HORIZON)[1]
 
 
 @pytest.mark.parametrize("crop", ["up", "down"])
 def test_a_step_is_followed(
     history: pd.DataFrame, forecasts: dict[str, pd.DataFrame], crop: str
 ) -> None:
-    combined = _wape(history, forecasts["combined"], crop)
+    combined = crop_wape(history, forecasts["combined"], crop)
     # The trees alone count the step twice once the base week is past it.
-    assert combined < 0.5 * _wape(history, forecasts["ours"], crop)
+    assert combined < 0.5 * crop_wape(history, forecasts["ours"], crop)
     assert combined < 0.15  # the noise is 8 %
 
 
 def test_a_calm_series_is_not_hurt(
     history: pd.DataFrame, forecasts: dict[str, pd.DataFrame]
 ) -> None:
-    combined = _wape(history, forecasts["combined"], "calm")
-    worst = max(_wape(history, forecasts[name], "calm") for name in ("ours", "mstl"))
+    combined = crop_wape(history, forecasts["combined"], "calm")
+    worst = max(crop_wape(history, forecasts[name], "calm") for name in ("ours", "mstl"))
     assert combined <= worst + 0.01
     assert combined < 0.15
 

@@ -9,19 +9,16 @@ calm series.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
-from forecasting.demand_combination import CombinedDemandForecaster, level_shifted
+from forecasting.demand_combination import level_shifted
 from forecasting.demand_peers import DEFAULT_PEERS, StatisticalPeer
 from forecasting.frames import DEMAND_COLUMNS
-from forecasting.metrics import wape
-from tests.stepped_demand import START, WEEKS, stepped_series
+from tests.stepped_demand import START, WEEKS, combined_forecasts, crop_wape, stepped_series
 
 STEP_AT = 165
 ORIGIN = START + timedelta(weeks=181)
@@ -41,26 +38,10 @@ def history() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def forecasts(history: pd.DataFrame) -> Iterator[dict[str, pd.DataFrame]]:
-    known = history[history["week"] <= ORIGIN]
-    # Fewer boosting rounds than shipped: the test is of the mixing, not of the trees.
-    with threadpool_limits(limits=1, user_api="openmp"):
-        combined = CombinedDemandForecaster(max_iter=60).fit(known)
-        yield {
-            "combined": combined.forecast(history, ORIGIN, HORIZON),
-            "ours": combined.model_.forecast(history, ORIGIN, HORIZON),
-            "mstl": combined.peer_.forecast(history, ORIGIN, HORIZON),
-            "weights": pd.DataFrame(
-                [(k[1], w) for k, w in combined.series_weight_.items()],
-                columns=["crop", "weight"],
-            ),
-        }
-
-
-def _wape(history: pd.DataFrame, forecast: pd.DataFrame, crop: str) -> float:
-    truth = history[history["crop"] == crop].set_index("week")["quantity_kg"]
-    mine = forecast[forecast["crop"] == crop]
-    return wape(truth.loc[list(mine["week"])].to_numpy(), mine["demand_kg_p50"])
+def forecasts(history: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    combined, forecasts = combined_forecasts(history, ORIGIN, HORIZON)
+    weights = [(k[1], w) for k, w in combined.series_weight_.items()]
+    return {**forecasts, "weights": pd.DataFrame(weights, columns=["crop", "weight"])}
 
 
 def test_each_peer_forecasts_every_week_with_ordered_quantiles(history: pd.DataFrame):
@@ -76,7 +57,7 @@ def test_each_peer_forecasts_every_week_with_ordered_quantiles(history: pd.DataF
         # A sanity check, not a race: AutoETS and AutoTheta go flat at a 52-week season
         # (as measured in issue 12), seasonal naive and MSTL follow the cycle.
         limit = 0.15 if method in ("seasonal_naive", "mstl") else 0.4
-        assert _wape(calm, forecast, "calm") < limit, method
+        assert crop_wape(calm, forecast, "calm") < limit, method
 
 
 def test_a_peer_multiplies_a_planned_campaign_back_into_its_week(history: pd.DataFrame):
@@ -111,9 +92,9 @@ def test_the_combination_follows_a_step_up_and_a_step_down(
     history: pd.DataFrame, forecasts: dict[str, pd.DataFrame]
 ):
     for crop in ("up", "down"):
-        combined = _wape(history, forecasts["combined"], crop)
-        ours = _wape(history, forecasts["ours"], crop)
-        mstl = _wape(history, forecasts["mstl"], crop)
+        combined = crop_wape(history, forecasts["combined"], crop)
+        ours = crop_wape(history, forecasts["ours"], crop)
+        mstl = crop_wape(history, forecasts["mstl"], crop)
         # At least as good as the worse of the two, and near the better one.
         assert combined <= max(ours, mstl) + 1e-9, crop
         assert combined <= 1.25 * min(ours, mstl), (crop, combined, ours, mstl)
@@ -123,8 +104,8 @@ def test_the_combination_follows_a_step_up_and_a_step_down(
 def test_the_combination_does_not_hurt_a_calm_series(
     history: pd.DataFrame, forecasts: dict[str, pd.DataFrame]
 ):
-    combined = _wape(history, forecasts["combined"], "calm")
-    ours = _wape(history, forecasts["ours"], "calm")
+    combined = crop_wape(history, forecasts["combined"], "calm")
+    ours = crop_wape(history, forecasts["ours"], "calm")
     assert combined <= 1.1 * ours, (combined, ours)
 
 
